@@ -1,0 +1,25 @@
+"""fastxent: fast, accurate cross-entropy for Python on the CPU.
+
+Fused Cython kernels for log-sum-exp, softmax and the categorical and binary
+cross-entropies (loss and gradient in one pass), a functional API over them,
+and scikit-learn pieces built on it.
+"""
+
+from fastxent._binary import binary_cross_entropy, binary_cross_entropy_with_grad
+from fastxent._categorical import cross_entropy, cross_entropy_with_grad
+from fastxent._information import entropy, kl_divergence
+from fastxent._logsumexp import log_softmax, logsumexp, softmax
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_grad",
+    "cross_entropy",
+    "cross_entropy_with_grad",
+    "entropy",
+    "kl_divergence",
+    "log_softmax",
+    "logsumexp",
+    "softmax",
+]

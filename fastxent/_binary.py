@@ -1,0 +1,217 @@
+"""Binary (and multi-label) cross-entropy from logits and its gradient.
+
+Validate, view the logits as (n_rows, n_labels) with ``pos_weight`` along the
+labels and ``sample_weight`` along the rows, call the fused kernel, and sum
+its fixed blocks in order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastxent._kernels import _binary_xent
+from fastxent._validation import (
+    as_real_array,
+    check_label_smoothing,
+    check_n_threads,
+    check_nonnegative_finite,
+    check_out,
+    check_reduction,
+    log_of_base,
+)
+
+# Elements per block of the fixed-order sum: large enough that a block is
+# worth a prange iteration, small enough to balance 2 to 64 threads.
+_BLOCK_ELEMENTS = 4096
+
+
+def binary_cross_entropy(
+    logits,
+    target,
+    *,
+    pos_weight=None,
+    sample_weight=None,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    base: float | None = None,
+    n_threads: int | None = None,
+):
+    """Binary cross-entropy between targets in [0, 1] and ``sigmoid(logits)``.
+
+    Element loss ``-(pos_weight * y * log_sigmoid(z) + (1 - y) *
+    log_sigmoid(-z))``, without overflow for any finite ``z`` and exact at
+    ``z = +-inf`` (0 when right, ``+inf`` when wrong).
+
+    Parameters
+    ----------
+    logits : array-like of shape (n_samples,) or (n_samples, n_labels)
+        Logits of the positive class; ``+-inf`` allowed, NaN raises.
+    target : array-like of the shape of ``logits``
+        Values in [0, 1]: bool, {0, 1} integers or soft probabilities.
+    pos_weight : float or array-like of shape (n_labels,), default=None
+        Non-negative weight of the positive term, broadcast over the last
+        axis of ``logits``.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Non-negative weight of each row, broadcast along its labels.
+    label_smoothing : float in [0, 1), default=0.0
+        Replace each target ``y`` by ``(1 - e) y + e / 2``.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        ``"mean"`` is the ``sample_weight``-weighted mean over all elements;
+        ``"none"`` returns the weighted element losses.
+    base : float, default=None
+        Logarithm base: None for nats, 2 for bits.
+    n_threads : int, default=None
+        Threads of the kernel; None uses every available core. The result
+        does not depend on it.
+
+    Returns
+    -------
+    loss : float32 or float64 scalar, or ndarray of the shape of ``logits``
+    """
+    loss, _ = _binary_cross_entropy(
+        logits, target, pos_weight, sample_weight, label_smoothing, reduction,
+        base, n_threads, want_grad=False, out=None,
+    )  # fmt: skip
+    return loss
+
+
+def binary_cross_entropy_with_grad(
+    logits,
+    target,
+    *,
+    pos_weight=None,
+    sample_weight=None,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    base: float | None = None,
+    n_threads: int | None = None,
+    out: np.ndarray | None = None,
+):
+    """Binary cross-entropy and its gradient with respect to ``logits``.
+
+    Parameters are those of :func:`binary_cross_entropy`, plus:
+
+    out : ndarray of the shape and dtype of ``logits``, default=None
+        C-contiguous, writable buffer that receives the gradient.
+
+    Returns
+    -------
+    loss : float32 or float64 scalar, or ndarray of the shape of ``logits``
+    grad : ndarray of the shape and dtype of ``logits``
+        ``d loss / d logits`` for the chosen reduction; ``out`` when given.
+    """
+    return _binary_cross_entropy(
+        logits, target, pos_weight, sample_weight, label_smoothing, reduction,
+        base, n_threads, want_grad=True, out=out,
+    )  # fmt: skip
+
+
+def _binary_cross_entropy(
+    logits,
+    target,
+    pos_weight,
+    sample_weight,
+    label_smoothing,
+    reduction,
+    base,
+    n_threads,
+    *,
+    want_grad: bool,
+    out,
+):
+    logits = as_real_array(logits, "logits")
+    reduction = check_reduction(reduction)
+    smoothing = check_label_smoothing(label_smoothing)
+    nats_per_unit = log_of_base(base)
+    n_threads = check_n_threads(n_threads)
+    if out is not None:
+        check_out(out, logits.shape, logits.dtype)
+
+    y = as_real_array(target, "target")
+    if y.shape != logits.shape:
+        raise ValueError(
+            f"target must have the shape of logits {logits.shape}, got {y.shape}"
+        )
+    if y.size and not (y.min() >= 0.0 and y.max() <= 1.0):
+        raise ValueError(
+            f"target must hold values in [0, 1], got min {y.min()} and max {y.max()}"
+        )
+    y = y.astype(logits.dtype, copy=False)
+
+    n_rows = logits.shape[0] if logits.ndim else 1
+    n_labels = logits.size // n_rows if n_rows else 0
+    z2d = np.ascontiguousarray(logits).reshape(n_rows, n_labels)
+    y2d = np.ascontiguousarray(y).reshape(n_rows, n_labels)
+    weights_l = _pos_weight(pos_weight, logits.shape, n_labels)
+    weights_r = _row_weight(sample_weight, n_rows)
+
+    if n_rows * n_labels == 0 and reduction == "mean":
+        raise ValueError(
+            "logits is empty: the mean is undefined; use reduction='sum' or 'none'"
+        )
+    loss_scale = 1.0 / nats_per_unit
+    grad_scale = loss_scale
+    total_weight = 1.0
+    if reduction == "mean":
+        total_weight = float(weights_r.sum()) * n_labels
+        if not total_weight > 0.0:
+            raise ValueError(
+                "sample_weight sums to 0, so the mean is undefined; use reduction='sum'"
+            )
+        grad_scale /= total_weight
+
+    grad = np.empty(logits.shape, logits.dtype) if out is None else out
+    grad2d = grad.reshape(n_rows, n_labels) if want_grad else None
+    elements = np.empty(logits.shape, logits.dtype) if reduction == "none" else None
+    elements2d = None if elements is None else elements.reshape(n_rows, n_labels)
+    rows_per_block = max(1, _BLOCK_ELEMENTS // max(n_labels, 1))
+    block_sums = np.empty(-(-n_rows // rows_per_block))
+    _binary_xent.bce(
+        z2d, y2d, weights_l, weights_r, smoothing, loss_scale, grad_scale,
+        rows_per_block, block_sums, elements2d, grad2d, n_threads,
+    )  # fmt: skip
+
+    total = block_sums.sum()
+    if np.isnan(total):
+        where = tuple(int(i) for i in np.argwhere(np.isnan(logits))[0])
+        raise ValueError(f"logits holds NaN at index {where}; NaN has no loss")
+    dtype = logits.dtype.type
+    if reduction == "none":
+        loss = elements
+    elif reduction == "sum":
+        loss = dtype(total)
+    else:
+        loss = dtype(total / total_weight)
+    return loss, (grad if want_grad else None)
+
+
+def _pos_weight(pos_weight, shape, n_labels) -> np.ndarray:
+    """pos_weight as one float64 weight per column of the (n_rows, n_labels) view."""
+    if pos_weight is None:
+        return np.ones(n_labels)
+    weights = as_real_array(pos_weight, "pos_weight").astype(np.float64, copy=False)
+    last = shape[-1] if len(shape) > 1 else 1
+    if weights.ndim > 1 or (weights.ndim == 1 and weights.shape[0] not in (1, last)):
+        raise ValueError(
+            f"pos_weight must be a scalar or have shape ({last},) (the last axis "
+            f"of logits), got shape {weights.shape}"
+        )
+    check_nonnegative_finite(weights, "pos_weight")
+    per_last = np.broadcast_to(weights, (last,))
+    return np.ascontiguousarray(np.tile(per_last, n_labels // last if last else 0))
+
+
+def _row_weight(sample_weight, n_rows) -> np.ndarray:
+    """One float64 weight per row, ones when None."""
+    if sample_weight is None:
+        return np.ones(n_rows)
+    weights = as_real_array(sample_weight, "sample_weight").astype(
+        np.float64, copy=False
+    )
+    if weights.shape != (n_rows,):
+        raise ValueError(
+            f"sample_weight must have shape ({n_rows},) (one weight per row of "
+            f"logits), got shape {weights.shape}"
+        )
+    check_nonnegative_finite(weights, "sample_weight")
+    return np.ascontiguousarray(weights)

@@ -1,0 +1,326 @@
+"""Categorical cross-entropy from logits: ``cross_entropy`` and its gradient.
+
+Validate, resolve every weight into two vectors (class weights, sample
+weights) and a scale, call one fused kernel, reduce the per-row losses in a
+fixed order (numpy's pairwise sum over a contiguous vector, the same for any
+thread count).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from fastxent._kernels import _softmax_xent
+from fastxent._validation import (
+    as_real_array,
+    check_axis,
+    check_label_smoothing,
+    check_n_threads,
+    check_nonnegative_finite,
+    check_nonnegative_vector,
+    check_out,
+    check_reduction,
+    describe_row,
+    first_bad_label,
+    log_of_base,
+    rows_last,
+)
+
+
+def cross_entropy(
+    logits,
+    target,
+    *,
+    axis: int = -1,
+    class_weight=None,
+    sample_weight=None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    base: float | None = None,
+    n_threads: int | None = None,
+):
+    """Cross-entropy between a target and the softmax of ``logits``.
+
+    Parameters
+    ----------
+    logits : array-like of shape (n_samples, n_classes)
+        Unnormalised log-probabilities; ``(n_classes,)`` for one sample, or
+        any shape with the classes along ``axis``. ``-inf`` masks a class;
+        NaN and ``+inf`` raise ``ValueError``.
+    target : array-like of int of shape (n_samples,), or of float of shape \
+(n_samples, n_classes)
+        Class indices in ``[0, n_classes)`` (hard targets), or non-negative
+        class probabilities with the shape of ``logits`` (soft targets; a
+        row's sum scales its loss).
+    axis : int, default=-1
+        The class axis of ``logits``.
+    class_weight : array-like of shape (n_classes,), default=None
+        Non-negative weight of each class.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Non-negative weight of each sample.
+    ignore_index : int, default=None
+        Rows whose label equals it contribute 0 and have weight 0 (hard
+        targets only).
+    label_smoothing : float in [0, 1), default=0.0
+        Replace each target row ``p`` by ``(1 - e) p + e sum(p) / n_classes``.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        ``"mean"`` is ``sum_i l_i / sum_i w_i`` with row weight
+        ``w_i = sample_weight_i * class_weight[y_i]`` (soft targets:
+        ``sample_weight_i * sum_c class_weight_c p_ic``); ``"none"`` returns
+        ``l_i`` for every sample.
+    base : float, default=None
+        Logarithm base: None for nats, 2 for bits.
+    n_threads : int, default=None
+        Threads of the kernel; None uses every available core. The result
+        does not depend on it.
+
+    Returns
+    -------
+    loss : float32 or float64 scalar, or ndarray of shape (n_samples,)
+        In the dtype of ``logits`` (float64 for integer logits).
+    """
+    loss, _ = _cross_entropy(
+        logits, target, axis, class_weight, sample_weight, ignore_index,
+        label_smoothing, reduction, base, n_threads, want_grad=False, out=None,
+    )  # fmt: skip
+    return loss
+
+
+def cross_entropy_with_grad(
+    logits,
+    target,
+    *,
+    axis: int = -1,
+    class_weight=None,
+    sample_weight=None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    base: float | None = None,
+    n_threads: int | None = None,
+    out: np.ndarray | None = None,
+):
+    """Cross-entropy and its gradient with respect to ``logits``, in one pass.
+
+    Parameters are those of :func:`cross_entropy`, plus:
+
+    out : ndarray of the shape and dtype of ``logits``, default=None
+        C-contiguous, writable buffer that receives the gradient, so a
+        training loop allocates nothing per call.
+
+    Returns
+    -------
+    loss : float32 or float64 scalar, or ndarray of shape (n_samples,)
+        As :func:`cross_entropy` returns it.
+    grad : ndarray of the shape and dtype of ``logits``
+        ``d loss / d logits`` for the chosen reduction (``"mean"`` divides by
+        the total weight); with ``reduction="none"`` row ``i`` is
+        ``d l_i / d logits_i``. ``out`` itself when it was given.
+    """
+    return _cross_entropy(
+        logits, target, axis, class_weight, sample_weight, ignore_index,
+        label_smoothing, reduction, base, n_threads, want_grad=True, out=out,
+    )  # fmt: skip
+
+
+def _cross_entropy(
+    logits,
+    target,
+    axis,
+    class_weight,
+    sample_weight,
+    ignore_index,
+    label_smoothing,
+    reduction,
+    base,
+    n_threads,
+    *,
+    want_grad: bool,
+    out,
+):
+    logits = as_real_array(logits, "logits")
+    if logits.ndim == 0:
+        raise ValueError(
+            "logits must have a class axis: shape (n_samples, n_classes) or "
+            "(n_classes,), got a scalar"
+        )
+    axis = check_axis(axis, logits.ndim, "logits")
+    n_classes = logits.shape[axis]
+    if n_classes == 0:
+        raise ValueError("logits has 0 classes along its class axis; need >= 1")
+    batch_shape = logits.shape[:axis] + logits.shape[axis + 1 :]
+    reduction = check_reduction(reduction)
+    smoothing = check_label_smoothing(label_smoothing)
+    nats_per_unit = log_of_base(base)
+    n_threads = check_n_threads(n_threads)
+    if out is not None and not want_grad:
+        raise TypeError("out is only accepted by the _with_grad functions")
+    if out is not None:
+        check_out(out, logits.shape, logits.dtype)
+
+    z = rows_last(logits, axis)
+    n_samples = z.shape[0]
+    if n_samples == 0 and reduction == "mean":
+        raise ValueError(
+            "logits is an empty batch (0 samples): the mean is undefined; "
+            "use reduction='sum' or 'none'"
+        )
+    weights_c = (
+        np.ones(n_classes)
+        if class_weight is None
+        else check_nonnegative_vector(class_weight, "class_weight", n_classes)
+    )
+    weights_s = _sample_weight(sample_weight, batch_shape)
+    hard = _is_hard_target(target, logits.shape, batch_shape)
+    if hard:
+        labels = _check_labels(target, n_classes, batch_shape, ignore_index)
+        row_weight = weights_s * np.where(labels >= 0, weights_c[labels], 0.0)
+    else:
+        if ignore_index is not None:
+            raise ValueError(
+                "ignore_index applies to integer class labels only; with "
+                "probability targets, give a row zero mass or zero sample_weight"
+            )
+        p = _check_soft_target(target, logits, axis)
+        mass = p @ weights_c.astype(p.dtype)
+        row_weight = weights_s * mass.astype(np.float64, copy=False)
+
+    loss_scale = 1.0 / nats_per_unit
+    grad_scale = loss_scale
+    total_weight = 1.0
+    if reduction == "mean":
+        total_weight = float(row_weight.sum())
+        if not total_weight > 0.0:
+            raise ValueError(
+                "the rows' weights sum to 0 (every row ignored or weighted 0), "
+                "so the mean is undefined; check sample_weight, class_weight "
+                "and ignore_index, or use reduction='sum'"
+            )
+        grad_scale /= total_weight
+
+    grad2d = grad = None
+    class_axis_last = axis == logits.ndim - 1
+    if want_grad:
+        grad = out if out is not None else np.empty(logits.shape, logits.dtype)
+        if class_axis_last:
+            grad2d = grad.reshape(n_samples, n_classes)
+        else:
+            grad2d = np.empty(z.shape, z.dtype)
+
+    loss_rows = np.empty(n_samples)
+    if hard:
+        _softmax_xent.xent_hard(
+            z, labels, weights_c, float(weights_c.sum()), weights_s, smoothing,
+            loss_scale, grad_scale, loss_rows, grad2d, n_threads,
+        )  # fmt: skip
+    else:
+        _softmax_xent.xent_soft(
+            z, p, weights_c, weights_s, smoothing, loss_scale, grad_scale,
+            loss_rows, grad2d, n_threads,
+        )  # fmt: skip
+
+    total = loss_rows.sum()
+    if np.isnan(total):
+        row = int(np.flatnonzero(np.isnan(loss_rows))[0])
+        raise ValueError(
+            f"logits holds NaN or +inf at {describe_row(row, batch_shape)}; the "
+            "cross-entropy accepts finite logits and -inf (a masked class)"
+        )
+    if want_grad and not class_axis_last:
+        moved_shape = np.moveaxis(logits, axis, -1).shape
+        grad[...] = np.moveaxis(grad2d.reshape(moved_shape), -1, axis)
+
+    dtype = logits.dtype.type
+    if reduction == "none":
+        loss = loss_rows.astype(logits.dtype).reshape(batch_shape)
+    elif reduction == "sum":
+        loss = dtype(total)
+    else:
+        loss = dtype(total / total_weight)
+    return loss, grad
+
+
+def _is_hard_target(target, logits_shape, batch_shape) -> bool:
+    """Decide hard (labels) or soft (probabilities) from the target's shape."""
+    shape = np.shape(target)
+    if shape == tuple(batch_shape):
+        return True
+    if shape == tuple(logits_shape):
+        return False
+    raise ValueError(
+        f"target must have shape {tuple(batch_shape)} (class labels) or "
+        f"{tuple(logits_shape)} (class probabilities) for logits of shape "
+        f"{tuple(logits_shape)}, got shape {shape}"
+    )
+
+
+def _sample_weight(sample_weight, batch_shape) -> np.ndarray:
+    """Flattened float64 sample weights, ones when None."""
+    n = int(np.prod(batch_shape, dtype=np.int64))
+    if sample_weight is None:
+        return np.ones(n)
+    weights = as_real_array(sample_weight, "sample_weight").astype(
+        np.float64, copy=False
+    )
+    if weights.shape != tuple(batch_shape):
+        raise ValueError(
+            f"sample_weight must have shape {tuple(batch_shape)} (one weight per "
+            f"sample), got shape {weights.shape}"
+        )
+    check_nonnegative_finite(weights, "sample_weight")
+    return np.ascontiguousarray(weights).reshape(-1)
+
+
+def _check_labels(target, n_classes, batch_shape, ignore_index) -> np.ndarray:
+    """Integer labels as a fresh intp vector, ignored rows set to -1.
+
+    Every label is checked here: a label outside [0, n_classes) would index
+    past the class weights and the logits row inside the kernel.
+    """
+    raw = np.asarray(target)
+    if raw.dtype.kind not in "biu":
+        hint = ""
+        if raw.dtype.kind == "f":
+            hint = (
+                "; a float array of this shape is ambiguous: pass integer class "
+                "indices (target.astype(int)) or probabilities of the logits' shape"
+            )
+        raise TypeError(
+            f"target of shape {raw.shape} must hold integer class labels, got "
+            f"dtype {raw.dtype}{hint}"
+        )
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral)
+    ):
+        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    if raw.dtype.kind == "u" and raw.size and raw.max() > np.iinfo(np.intp).max:
+        pos = int(np.flatnonzero(raw.reshape(-1) > np.iinfo(np.intp).max)[0])
+        raise ValueError(
+            f"target has label {raw.reshape(-1)[pos]} at "
+            f"{describe_row(pos, batch_shape)}, outside [0, {n_classes})"
+        )
+    labels = np.array(raw, dtype=np.intp).reshape(-1)
+    bad = first_bad_label(labels, n_classes, ignore_index)
+    if bad is not None:
+        allowed = f"[0, {n_classes})"
+        if ignore_index is not None:
+            allowed += f" or ignore_index={ignore_index}"
+        raise ValueError(
+            f"target has label {labels[bad]} at {describe_row(bad, batch_shape)}, "
+            f"outside {allowed}: labels are class indices into the logits"
+        )
+    if ignore_index is not None:
+        labels[labels == ignore_index] = -1
+    return labels
+
+
+def _check_soft_target(target, logits: np.ndarray, axis: int) -> np.ndarray:
+    """Probability targets as a C-contiguous (n_samples, n_classes) array."""
+    p = as_real_array(target, "target")
+    if p.dtype != logits.dtype:
+        p = p.astype(logits.dtype)
+    check_nonnegative_finite(p, "target")
+    return rows_last(p, axis)

@@ -1,0 +1,96 @@
+"""Information measures of probability rows: ``entropy`` and ``kl_divergence``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastxent._kernels import _information
+from fastxent._validation import (
+    as_real_array,
+    check_axis,
+    check_n_threads,
+    check_nonnegative_finite,
+    log_of_base,
+    rows_last,
+)
+
+
+def _probabilities(p, name, axis):
+    p = as_real_array(p, name)
+    if p.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension, got a scalar")
+    check_nonnegative_finite(p, name)
+    return p, check_axis(axis, p.ndim, name)
+
+
+def _finish(values, shape, dtype, nats_per_unit):
+    result = (values / nats_per_unit).astype(dtype, copy=False).reshape(shape)
+    return result[()] if result.ndim == 0 else result
+
+
+def entropy(p, axis: int = -1, *, base=None, n_threads=None):
+    """Shannon entropy ``-sum(p log p)`` along ``axis``, with ``0 log 0 = 0``.
+
+    Rows are not normalised.
+
+    Parameters
+    ----------
+    p : array-like
+        Non-negative, finite probabilities.
+    axis : int, default=-1
+        Axis to reduce.
+    base : float, default=None
+        Logarithm base: None for nats, 2 for bits.
+    n_threads : int, default=None
+        Threads of the kernel; None uses every available core.
+
+    Returns
+    -------
+    ndarray or scalar
+        ``p``'s shape without ``axis``.
+    """
+    nats_per_unit = log_of_base(base)
+    n_threads = check_n_threads(n_threads)
+    p, axis = _probabilities(p, "p", axis)
+    rows = rows_last(p, axis)
+    values = np.empty(rows.shape[0])
+    _information.entropy_rows(rows, values, n_threads)
+    shape = p.shape[:axis] + p.shape[axis + 1 :]
+    return _finish(values, shape, p.dtype, nats_per_unit)
+
+
+def kl_divergence(p, q, axis: int = -1, *, base=None, n_threads=None):
+    """Kullback-Leibler divergence ``sum(p log(p / q))`` along ``axis``.
+
+    The sum of ``scipy.special.rel_entr(p, q)``: ``+inf`` where ``q = 0 < p``.
+    Rows are not normalised.
+
+    Parameters
+    ----------
+    p, q : array-like of the same shape
+        Non-negative, finite probabilities.
+    axis : int, default=-1
+        Axis to reduce.
+    base : float, default=None
+        Logarithm base: None for nats, 2 for bits.
+    n_threads : int, default=None
+        Threads of the kernel; None uses every available core.
+
+    Returns
+    -------
+    ndarray or scalar
+        ``p``'s shape without ``axis``.
+    """
+    nats_per_unit = log_of_base(base)
+    n_threads = check_n_threads(n_threads)
+    p, axis = _probabilities(p, "p", axis)
+    q, _ = _probabilities(q, "q", axis)
+    if q.shape != p.shape:
+        raise ValueError(f"q must have the shape of p {p.shape}, got {q.shape}")
+    dtype = np.result_type(p.dtype, q.dtype)
+    p_rows = rows_last(p.astype(dtype, copy=False), axis)
+    q_rows = rows_last(q.astype(dtype, copy=False), axis)
+    values = np.empty(p_rows.shape[0])
+    _information.kl_rows(p_rows, q_rows, values, n_threads)
+    shape = p.shape[:axis] + p.shape[axis + 1 :]
+    return _finish(values, shape, dtype, nats_per_unit)

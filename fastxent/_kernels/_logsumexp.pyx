@@ -1,0 +1,148 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: cdivision=True, initializedcheck=False
+"""Row kernels for logsumexp, softmax and log_softmax.
+
+Each block of rows goes through ``exp_block`` (``_row.pxd``), which gives
+every row its maximum ``m``, ``exp(z - m)`` and the tail sum ``s`` of all
+but one maximal entry, so that
+
+    logsumexp(z) = m + log1p(s),    log_softmax(z) = (z - m) - log1p(s),
+    softmax(z) = exp(z - m) / (1 + s).
+
+``log_softmax`` of the top class is then ``-log1p(s)``: exact to an ulp or
+two where ``z_top - logsumexp(z)`` cancels to 0.
+
+Rows that are not finite follow ``scipy.special`` exactly instead of raising
+(these are general-purpose functions, not losses): a NaN anywhere gives NaN,
+``+inf`` gives a logsumexp of ``+inf``, an all ``-inf`` row a logsumexp of
+``-inf`` and NaN probabilities.
+"""
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+from libc.math cimport INFINITY, NAN, isnan, log1p
+
+from fastxent._kernels._row cimport exp_block, rows_per_block
+
+
+cdef enum Output:
+    LOGSUMEXP
+    SOFTMAX
+    LOG_SOFTMAX
+
+
+cdef inline bint row_has_nan(const floating* z, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(n):
+        if isnan(z[k]):
+            return True
+    return False
+
+
+cdef inline void finish_row(
+    Output what,
+    const floating* z,       # IN (n,) the row
+    const double* e,         # IN (n,) exp(z - m)
+    double m,
+    double s,
+    Py_ssize_t n,
+    double* lse_out,         # OUT logsumexp, for LOGSUMEXP
+    floating* row_out,       # OUT (n,), for SOFTMAX and LOG_SOFTMAX
+) noexcept nogil:
+    cdef Py_ssize_t k
+    cdef double inv, tail
+    cdef bint has_nan
+    if not isnan(s):
+        if what == LOGSUMEXP:
+            lse_out[0] = m + log1p(s)
+        elif what == SOFTMAX:
+            inv = 1.0 / (1.0 + s)
+            for k in range(n):
+                row_out[k] = <floating>(e[k] * inv)
+        else:
+            tail = log1p(s)
+            for k in range(n):
+                row_out[k] = <floating>((z[k] - m) - tail)
+        return
+    # Not a finite row: scipy's values. A NaN row and an all -inf row give
+    # NaN probabilities; log_softmax with a +inf shifts by 0 (NaN at the +inf
+    # entries, -inf elsewhere); logsumexp is the maximum unless a NaN is seen.
+    has_nan = row_has_nan(z, n)
+    if what == LOGSUMEXP:
+        lse_out[0] = NAN if has_nan else m
+    elif what == SOFTMAX:
+        for k in range(n):
+            row_out[k] = NAN
+    else:
+        for k in range(n):
+            if has_nan or m != INFINITY or z[k] == INFINITY:
+                row_out[k] = NAN
+            else:
+                row_out[k] = -INFINITY
+
+
+cdef void rows_kernel(
+    Output what,
+    const floating[:, ::1] a,    # IN (n_rows, n)
+    double* lse_base,            # OUT (n_rows,) for LOGSUMEXP, else NULL
+    floating* out_base,          # OUT (n_rows, n) for the others, else NULL
+    int n_threads,
+):
+    cdef Py_ssize_t n_rows = a.shape[0]
+    cdef Py_ssize_t n = a.shape[1]
+    cdef Py_ssize_t block = rows_per_block(n)
+    cdef Py_ssize_t n_blocks = (n_rows + block - 1) // block
+    if n_blocks == 0:
+        return
+    n_threads = max(1, min(n_threads, n_blocks))
+    cdef double[:, ::1] scratch = np.empty((n_threads, block * (n + 2)))
+    cdef Py_ssize_t[:, ::1] tops = np.empty((n_threads, block), dtype=np.intp)
+    cdef double* e
+    cdef Py_ssize_t b, t, r, i, start, rows
+    for b in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
+        t = threadid()
+        e = &scratch[t, 0]
+        start = b * block
+        rows = min(block, n_rows - start)
+        exp_block(
+            &a[start, 0], rows, n, e, e + block * n, e + block * (n + 1),
+            &tops[t, 0],
+        )
+        for r in range(rows):
+            i = start + r
+            finish_row(
+                what, &a[i, 0], e + r * n, e[block * n + r], e[block * (n + 1) + r],
+                n, lse_base + i if lse_base != NULL else NULL,
+                out_base + i * n if out_base != NULL else NULL,
+            )
+
+
+def logsumexp_rows(
+    const floating[:, ::1] a,    # IN (n_rows, n)
+    double[::1] out,             # OUT (n_rows,)
+    int n_threads,
+):
+    """out[i] = log(sum(exp(a[i])))."""
+    if a.shape[0] > 0:
+        rows_kernel(LOGSUMEXP, a, &out[0], <floating*>NULL, n_threads)
+
+
+def softmax_rows(
+    const floating[:, ::1] a,    # IN (n_rows, n)
+    floating[:, ::1] out,        # OUT (n_rows, n)
+    int n_threads,
+):
+    """out[i] = exp(a[i]) / sum(exp(a[i]))."""
+    if a.shape[0] > 0 and a.shape[1] > 0:
+        rows_kernel(SOFTMAX, a, NULL, &out[0, 0], n_threads)
+
+
+def log_softmax_rows(
+    const floating[:, ::1] a,    # IN (n_rows, n)
+    floating[:, ::1] out,        # OUT (n_rows, n)
+    int n_threads,
+):
+    """out[i] = a[i] - logsumexp(a[i])."""
+    if a.shape[0] > 0 and a.shape[1] > 0:
+        rows_kernel(LOG_SOFTMAX, a, NULL, &out[0, 0], n_threads)

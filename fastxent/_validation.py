@@ -1,0 +1,175 @@
+"""Input checks shared by every public entry point.
+
+Each check turns what a user may pass (lists, pandas objects, read-only or
+strided arrays, integer or bool data) into what the kernels take, or raises a
+``TypeError`` (wrong kind of object or dtype) / ``ValueError`` (wrong value or
+shape) whose message names the argument, says what was received and what is
+expected. Nothing here allocates an array of the size of the logits unless the
+input itself must be converted (another dtype, or not C-contiguous).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+
+import numpy as np
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def available_cores() -> int:
+    """Number of cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_n_threads(n_threads) -> int:
+    """Resolve ``n_threads``: None means every available core."""
+    if n_threads is None:
+        return available_cores()
+    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
+        raise TypeError(
+            f"n_threads must be a positive int or None, got {n_threads!r} "
+            f"of type {type(n_threads).__name__}"
+        )
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1 or None, got {n_threads}")
+    return int(n_threads)
+
+
+def check_reduction(reduction) -> str:
+    """Check ``reduction`` is one of "mean", "sum", "none"."""
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def log_of_base(base) -> float:
+    """The divisor that converts nats to ``base``: 1 for None (nats)."""
+    if base is None:
+        return 1.0
+    if isinstance(base, bool) or not isinstance(base, numbers.Real):
+        raise TypeError(f"base must be a positive number or None, got {base!r}")
+    base = float(base)
+    if not (base > 0.0 and math.isfinite(base) and base != 1.0):
+        raise ValueError(f"base must be > 0, finite and != 1, got {base!r}")
+    return math.log(base)
+
+
+def check_label_smoothing(label_smoothing) -> float:
+    """Check 0 <= label_smoothing < 1."""
+    if isinstance(label_smoothing, bool) or not isinstance(
+        label_smoothing, numbers.Real
+    ):
+        raise TypeError(
+            f"label_smoothing must be a float in [0, 1), got {label_smoothing!r}"
+        )
+    value = float(label_smoothing)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+    return value
+
+
+def as_real_array(x, name: str) -> np.ndarray:
+    """``x`` as an ndarray of float32 or float64 (integers and bools to float64).
+
+    float32 stays float32 and float64 stays float64; other floating types
+    (float16, longdouble) become float64. No copy is made for a float32 /
+    float64 input.
+    """
+    if x is None:
+        raise TypeError(f"{name} must be an array of numbers, got None")
+    arr = np.asarray(x)
+    kind = arr.dtype.kind
+    if kind == "f":
+        if arr.dtype in (np.float32, np.float64):
+            return arr
+        return arr.astype(np.float64)
+    if kind in "biu":
+        return arr.astype(np.float64)
+    raise TypeError(
+        f"{name} must hold real numbers (float32, float64, int or bool), got "
+        f"dtype {arr.dtype}; convert it, e.g. np.asarray({name}, dtype=float)"
+    )
+
+
+def check_axis(axis, ndim: int, name: str) -> int:
+    """Normalise ``axis`` for an array of ``ndim`` dimensions."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"axis {axis} is out of range for {name} with {ndim} dimension(s)"
+        )
+    return int(axis) % ndim
+
+
+def rows_last(x: np.ndarray, axis: int) -> np.ndarray:
+    """Move ``axis`` last and flatten the rest: a C-contiguous (n_rows, n) array.
+
+    A view when ``x`` is C-contiguous with ``axis`` last, otherwise one copy.
+    """
+    moved = np.moveaxis(x, axis, -1) if x.ndim > 1 else x
+    n = moved.shape[-1] if moved.ndim else 1
+    return np.ascontiguousarray(moved).reshape(-1, n)
+
+
+def check_nonnegative_vector(x, name: str, length: int) -> np.ndarray:
+    """A float64 vector of ``length`` finite, non-negative entries."""
+    vec = as_real_array(x, name).astype(np.float64, copy=False)
+    if vec.ndim != 1 or vec.shape[0] != length:
+        raise ValueError(f"{name} must have shape ({length},), got shape {vec.shape}")
+    check_nonnegative_finite(vec, name)
+    return np.ascontiguousarray(vec)
+
+
+def check_nonnegative_finite(x: np.ndarray, name: str) -> None:
+    """Raise unless every entry of ``x`` is finite and >= 0.
+
+    Uses min and max (NaN propagates through both), so no mask of the size of
+    ``x`` is allocated.
+    """
+    if x.size == 0:
+        return
+    low, high = x.min(), x.max()
+    if not low >= 0.0:
+        kind = "NaN" if np.isnan(low) else f"negative values (min {low})"
+        raise ValueError(f"{name} must be finite and non-negative, got {kind}")
+    if not np.isfinite(high):
+        raise ValueError(f"{name} must be finite and non-negative, got {high}")
+
+
+def check_out(out, shape: tuple, dtype: np.dtype, name: str = "out") -> np.ndarray:
+    """Check a user-supplied output buffer: ndarray, shape, dtype, C order, writable."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype}, got {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous; pass np.empty_like(logits)")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} must be writable, got a read-only array")
+    return out
+
+
+def first_bad_label(labels: np.ndarray, n_classes: int, ignore_index) -> int | None:
+    """Flat position of the first label outside [0, n_classes), or None."""
+    bad = (labels < 0) | (labels >= n_classes)
+    if ignore_index is not None:
+        bad &= labels != ignore_index
+    positions = np.flatnonzero(bad)
+    return int(positions[0]) if positions.size else None
+
+
+def describe_row(flat_index: int, batch_shape: tuple) -> str:
+    """'row 7' for 2-D batches, 'position (1, 3)' for higher dimensions."""
+    if len(batch_shape) <= 1:
+        return f"row {flat_index}"
+    index = np.unravel_index(flat_index, batch_shape)
+    return f"position {tuple(int(i) for i in index)}"
