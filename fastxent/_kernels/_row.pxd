@@ -52,13 +52,6 @@ cdef enum:
 
 cdef inline double row_max(const floating* z, Py_ssize_t n) noexcept nogil:
     """Largest entry of the row, ignoring NaN; -inf for an all -inf row."""
-    cdef double m = -INFINITY
-    cdef Py_ssize_t k
-    if n <= SHORT_ROW:
-        for k in range(n):
-            if z[k] > m:
-                m = z[k]
-        return m
     if floating is double:
         return fx_row_max_f64(z, n)
     else:
@@ -79,35 +72,37 @@ cdef inline void exp_block(
     A row with a NaN or a +inf gets ``s = NaN``; an all -inf row gets
     ``m = -inf`` (and ``s = NaN``). Only normal rows have a valid ``e``.
     """
-    cdef Py_ssize_t r, k
+    cdef Py_ssize_t r, k, k_top
     cdef const floating* z_r
     cdef double* e_r
-    cdef Py_ssize_t n_ordered
+    cdef double m_r, z_k, total
     for r in range(n_rows):
         z_r = z + r * n
         e_r = e + r * n
-        m[r] = row_max(z_r, n)
         top[r] = -1
-        if m[r] == INFINITY or m[r] == -INFINITY:
-            continue
         if n <= SHORT_ROW:
-            n_ordered = 0
+            # Maximum and first argmax in one branch-free pass: the
+            # conditional expressions compile to max / cmov, where an `if`
+            # would mispredict at every new running maximum.
+            m_r = -INFINITY
+            k_top = 0
             for k in range(n):
-                e_r[k] = z_r[k] - m[r]
-                n_ordered = n_ordered + (z_r[k] <= m[r])
-        elif floating is double:
-            n_ordered = fx_row_shift_f64(z_r, n, m[r], e_r)
+                z_k = z_r[k]
+                k_top = k if z_k > m_r else k_top
+                m_r = z_k if z_k > m_r else m_r
         else:
-            n_ordered = fx_row_shift_f32(z_r, n, m[r], e_r)
-        if n_ordered != n:
+            m_r = row_max(z_r, n)
+        m[r] = m_r
+        if m_r == INFINITY or m_r == -INFINITY or not shift_row(z_r, n, m_r, e_r):
             continue
+        if n > SHORT_ROW:
+            k_top = 0
+            while e_r[k_top] != 0.0:
+                k_top = k_top + 1
         # The first maximal entry is "the" argmax: exp(0) = 1 is kept out
         # of the sum by shifting it to -inf, and put back afterwards.
-        k = 0
-        while e_r[k] != 0.0:
-            k = k + 1
-        top[r] = k
-        e_r[k] = -INFINITY
+        top[r] = k_top
+        e_r[k_top] = -INFINITY
     fx_exp_nonpos_inplace(e, n_rows * n)
     for r in range(n_rows):
         if top[r] < 0:
@@ -115,9 +110,30 @@ cdef inline void exp_block(
             continue
         e_r = e + r * n
         if n <= SHORT_ROW:
-            s[r] = 0.0
+            total = 0.0
             for k in range(n):
-                s[r] = s[r] + e_r[k]
+                total = total + e_r[k]
+            s[r] = total
         else:
             s[r] = fx_sum(e_r, n)
         e_r[top[r]] = 1.0
+
+
+cdef inline bint shift_row(
+    const floating* z,       # IN (n,)
+    Py_ssize_t n,
+    double m,
+    double* shifted,         # OUT (n,) z - m
+) noexcept nogil:
+    """shifted = z - m; False when the row holds a NaN (fails z <= m)."""
+    cdef Py_ssize_t k, n_ordered = 0
+    if n > SHORT_ROW:
+        if floating is double:
+            n_ordered = fx_row_shift_f64(z, n, m, shifted)
+        else:
+            n_ordered = fx_row_shift_f32(z, n, m, shifted)
+        return n_ordered == n
+    for k in range(n):
+        shifted[k] = z[k] - m
+        n_ordered = n_ordered + (z[k] <= m)
+    return n_ordered == n
