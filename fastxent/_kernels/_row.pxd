@@ -72,51 +72,125 @@ cdef inline void exp_block(
     A row with a NaN or a +inf gets ``s = NaN``; an all -inf row gets
     ``m = -inf`` (and ``s = NaN``). Only normal rows have a valid ``e``.
     """
-    cdef Py_ssize_t r, k, k_top
-    cdef const floating* z_r
-    cdef double* e_r
-    cdef double m_r, z_k, total
+    cdef Py_ssize_t r
+    if n <= SHORT_ROW:
+        r = 0
+        # Four rows at a time: a short row's maximum and sum are chains of n
+        # dependent operations; four independent chains let the CPU overlap
+        # them. Each row still sees its classes in order, so results are
+        # those of a row-by-row loop.
+        while r + 4 <= n_rows:
+            short_rows_max4(z + r * n, n, m + r, top + r)
+            r = r + 4
+        while r < n_rows:
+            short_row_max(z + r * n, n, m + r, top + r)
+            r = r + 1
+    else:
+        for r in range(n_rows):
+            m[r] = row_max(z + r * n, n)
+            top[r] = -1
     for r in range(n_rows):
-        z_r = z + r * n
-        e_r = e + r * n
-        top[r] = -1
-        if n <= SHORT_ROW:
-            # Maximum and first argmax in one branch-free pass: the
-            # conditional expressions compile to max / cmov, where an `if`
-            # would mispredict at every new running maximum.
-            m_r = -INFINITY
-            k_top = 0
-            for k in range(n):
-                z_k = z_r[k]
-                k_top = k if z_k > m_r else k_top
-                m_r = z_k if z_k > m_r else m_r
-        else:
-            m_r = row_max(z_r, n)
-        m[r] = m_r
-        if m_r == INFINITY or m_r == -INFINITY or not shift_row(z_r, n, m_r, e_r):
+        if m[r] == INFINITY or m[r] == -INFINITY or not shift_row(
+            z + r * n, n, m[r], e + r * n
+        ):
+            top[r] = -1
             continue
         if n > SHORT_ROW:
-            k_top = 0
-            while e_r[k_top] != 0.0:
-                k_top = k_top + 1
+            top[r] = 0
+            while e[r * n + top[r]] != 0.0:
+                top[r] = top[r] + 1
         # The first maximal entry is "the" argmax: exp(0) = 1 is kept out
         # of the sum by shifting it to -inf, and put back afterwards.
-        top[r] = k_top
-        e_r[k_top] = -INFINITY
+        e[r * n + top[r]] = -INFINITY
     fx_exp_nonpos_inplace(e, n_rows * n)
+    if n <= SHORT_ROW:
+        r = 0
+        while r + 4 <= n_rows:
+            short_rows_sum4(e + r * n, n, s + r)
+            r = r + 4
+        while r < n_rows:
+            s[r] = short_row_sum(e + r * n, n)
+            r = r + 1
+    else:
+        for r in range(n_rows):
+            s[r] = fx_sum(e + r * n, n)
     for r in range(n_rows):
         if top[r] < 0:
             s[r] = NAN
-            continue
-        e_r = e + r * n
-        if n <= SHORT_ROW:
-            total = 0.0
-            for k in range(n):
-                total = total + e_r[k]
-            s[r] = total
         else:
-            s[r] = fx_sum(e_r, n)
-        e_r[top[r]] = 1.0
+            e[r * n + top[r]] = 1.0
+
+
+# The short-row helpers below use conditional expressions, which compile to
+# max / cmov, where an `if` would mispredict at every new running maximum.
+# The first maximal entry wins (strict >); NaN never does.
+
+cdef inline void short_row_max(
+    const floating* z, Py_ssize_t n, double* m, Py_ssize_t* top
+) noexcept nogil:
+    """m[0], top[0] = max and first argmax of one row."""
+    cdef double m0 = -INFINITY
+    cdef Py_ssize_t t0 = 0, k
+    for k in range(n):
+        t0 = k if z[k] > m0 else t0
+        m0 = z[k] if z[k] > m0 else m0
+    m[0] = m0
+    top[0] = t0
+
+
+cdef inline void short_rows_max4(
+    const floating* z, Py_ssize_t n, double* m, Py_ssize_t* top
+) noexcept nogil:
+    """m[0:4], top[0:4] = max and first argmax of four consecutive rows."""
+    cdef double m0 = -INFINITY, m1 = -INFINITY, m2 = -INFINITY, m3 = -INFINITY
+    cdef double z0, z1, z2, z3
+    cdef Py_ssize_t t0 = 0, t1 = 0, t2 = 0, t3 = 0, k
+    for k in range(n):
+        z0 = z[k]
+        z1 = z[n + k]
+        z2 = z[2 * n + k]
+        z3 = z[3 * n + k]
+        t0 = k if z0 > m0 else t0
+        t1 = k if z1 > m1 else t1
+        t2 = k if z2 > m2 else t2
+        t3 = k if z3 > m3 else t3
+        m0 = z0 if z0 > m0 else m0
+        m1 = z1 if z1 > m1 else m1
+        m2 = z2 if z2 > m2 else m2
+        m3 = z3 if z3 > m3 else m3
+    m[0] = m0
+    m[1] = m1
+    m[2] = m2
+    m[3] = m3
+    top[0] = t0
+    top[1] = t1
+    top[2] = t2
+    top[3] = t3
+
+
+cdef inline double short_row_sum(const double* e, Py_ssize_t n) noexcept nogil:
+    cdef double total = 0.0
+    cdef Py_ssize_t k
+    for k in range(n):
+        total = total + e[k]
+    return total
+
+
+cdef inline void short_rows_sum4(
+    const double* e, Py_ssize_t n, double* s
+) noexcept nogil:
+    """s[0:4] = sums of four consecutive rows, each in class order."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    cdef Py_ssize_t k
+    for k in range(n):
+        s0 = s0 + e[k]
+        s1 = s1 + e[n + k]
+        s2 = s2 + e[2 * n + k]
+        s3 = s3 + e[3 * n + k]
+    s[0] = s0
+    s[1] = s1
+    s[2] = s2
+    s[3] = s3
 
 
 cdef inline bint shift_row(
