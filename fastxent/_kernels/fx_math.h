@@ -123,7 +123,7 @@ static inline double fx_sigmoid(double x)
  *     the row holds a NaN.
  * fx_exp_nonpos_inplace: x[k] = exp(x[k]) over a whole block of rows, one
  *     long vectorised loop however short the rows are.
- * fx_sum: a plain sum with vector partial sums.
+ * fx_sum: a pairwise sum with vector partial sums.
  */
 #if defined(__x86_64__) && defined(__linux__) && !defined(FASTXENT_NO_DISPATCH) && \
     ((defined(__GNUC__) && __GNUC__ >= 11 && !defined(__clang__)) ||            \
@@ -170,6 +170,14 @@ FX_DISPATCH static void fx_exp_nonpos_inplace(double *x, Py_ssize_t n)
 
 FX_DISPATCH static double fx_sum(const double *x, Py_ssize_t n)
 {
+    /* Pairwise above 256 terms: the rounding error of a long row's
+       normaliser grows like log(n) instead of n (100000 classes: the
+       gradient's error beyond the input's own rounding fell from 19 ulp
+       to 2 in tests/test_accuracy.py). */
+    if (n > 256) {
+        Py_ssize_t half = (n / 2 + 7) & ~(Py_ssize_t)7;
+        return fx_sum(x, half) + fx_sum(x + half, n - half);
+    }
     double s = 0.0;
     _Pragma("omp simd reduction(+ : s)")
     for (Py_ssize_t k = 0; k < n; k++) {
