@@ -13,6 +13,7 @@ from fastxent._logsumexp import log_softmax, logsumexp, softmax
 __version__ = "0.1.0"
 
 __all__ = [
+    "LogisticRegression",
     "binary_cross_entropy",
     "binary_cross_entropy_with_grad",
     "cross_entropy",
@@ -23,3 +24,13 @@ __all__ = [
     "logsumexp",
     "softmax",
 ]
+
+
+def __getattr__(name):
+    # The estimator needs scikit-learn, an optional extra: import it on first
+    # use so that ``import fastxent`` works without scikit-learn.
+    if name == "LogisticRegression":
+        from fastxent.linear_model import LogisticRegression
+
+        return LogisticRegression
+    raise AttributeError(f"module 'fastxent' has no attribute {name!r}")

@@ -1,0 +1,13 @@
+"""Linear models trained on fastxent's fused cross-entropy kernels.
+
+``LogisticRegression`` is a composition of a datafit (``_datafit.py``: the
+weighted cross-entropy of a linear model, its gradient and Lipschitz bound,
+over the implicitly standardised design of ``_design.py``), a penalty
+(``_penalty.py``: l2, l1, elastic net, with proximal operator and optimality
+measure) and a solver (``_solvers.py``: agd, gd, sgd, lbfgs), in the style of
+skglm; ``_logistic.py`` is the scikit-learn front.
+"""
+
+from fastxent.linear_model._logistic import LogisticRegression
+
+__all__ = ["LogisticRegression"]

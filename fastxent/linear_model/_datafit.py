@@ -1,0 +1,182 @@
+"""Datafits: the weighted mean cross-entropy of a linear model, on fastxent's kernels.
+
+A datafit owns the data (a :class:`StandardizedDesign`, the encoded targets,
+the sample weights) and answers the solvers in two layers, so that a line
+search can move along a direction without new matrix products:
+
+- on logits ``Z`` of shape (n_samples, n_outputs): :meth:`value` (loss only)
+  and :meth:`value_grad` (loss and ``G = dloss/dZ`` written into a
+  caller-owned buffer; one fused kernel call, no allocation of that size);
+- on parameters ``w``: :meth:`logits` (``Z = X~ @ w``) and :meth:`backprop`
+  (``X~^T @ G``, the gradient with respect to ``w``).
+
+Because ``Z`` is linear in ``w``, a solver computes ``X~ @ D`` once for a
+direction ``D`` and tries any step ``t`` as ``Z + t * (X~ @ D)``.
+
+The loss is the weighted mean ``sum_i s_i l_i / sum_i s_i`` (class weights are
+folded into ``s``), scikit-learn's objective divided by ``sum_i s_i``: the
+scale on which ``tol`` is read, as for scikit-learn's lbfgs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastxent._binary import binary_cross_entropy, binary_cross_entropy_with_grad
+from fastxent._categorical import cross_entropy, cross_entropy_with_grad
+
+
+class _LinearCrossEntropy:
+    """Shared part of the binomial and multinomial datafits.
+
+    Parameters
+    ----------
+    design : StandardizedDesign
+    target : ndarray of shape (n_samples,)
+        Encoded targets (class indices, or 0/1 floats for the binomial).
+    sample_weight : ndarray of shape (n_samples,)
+        Non-negative float64 row weights.
+    n_threads : int or None
+        Threads of the kernels.
+    """
+
+    #: Bound on the Hessian of one row's loss with respect to its logits
+    #: (as a multiple of the identity); set by the subclasses.
+    curvature = None
+    n_outputs = None
+
+    def __init__(self, design, target, sample_weight, *, n_threads=None):
+        self.design = design
+        self.target = target
+        self.sample_weight = sample_weight
+        self.n_threads = n_threads
+        # Unit weights are the kernels' default; passing None skips their
+        # per-call checks of a weight vector.
+        self._kernel_weight = (
+            None if np.all(sample_weight == sample_weight[0]) else sample_weight
+        )
+
+    @property
+    def n_samples(self):
+        return self.design.n_samples
+
+    @property
+    def coef_shape(self):
+        """Shape ``(n_rows, n_outputs)`` of the solvers' parameter array."""
+        return (self.design.n_rows, self.n_outputs)
+
+    def subset(self, rows):
+        """The datafit of a mini-batch, in the same coordinates.
+
+        Parameters
+        ----------
+        rows : ndarray of int of shape (batch_size,)
+
+        Returns
+        -------
+        datafit of the same class
+        """
+        return type(self)(
+            self.design.subset(rows),
+            self.target[rows],
+            self.sample_weight[rows],
+            n_threads=self.n_threads,
+            **self._subset_kwargs(),
+        )
+
+    def _subset_kwargs(self):
+        return {}
+
+    def logits(self, w, out):
+        """``out = X~ @ w``, shape (n_samples, n_outputs)."""
+        return self.design.matmul(w, out)
+
+    def backprop(self, G, out):
+        """``out = X~^T @ G``, the gradient in ``w`` when ``G = dloss/dZ``."""
+        return self.design.rmatmul(G, out)
+
+    def lipschitz(self):
+        """Upper bound on the Lipschitz constant of the loss's gradient in ``w``.
+
+        ``curvature * lambda_max(X~^T diag(s / sum(s)) X~)`` (Boehning's bound
+        for the softmax, 1/4 for the sigmoid), the eigenvalue by power
+        iteration.
+        """
+        return self.curvature * self.design.spectral_norm_sq()
+
+    def lipschitz_max_row(self):
+        """Largest single-row smoothness ``curvature * s_i / mean(s) * ||x~_i||^2``."""
+        relative = self.sample_weight / self.sample_weight.mean()
+        return self.curvature * float((relative * self.design.row_norms_sq()).max())
+
+
+class MultinomialCrossEntropy(_LinearCrossEntropy):
+    """Softmax cross-entropy with one logit per class.
+
+    ``target`` holds class indices in ``[0, n_classes)`` (intp).
+    """
+
+    # The softmax's Hessian diag(p) - p p^T is bounded by I / 2.
+    curvature = 0.5
+
+    def __init__(self, design, target, sample_weight, *, n_classes, n_threads=None):
+        super().__init__(design, target, sample_weight, n_threads=n_threads)
+        self.n_outputs = n_classes
+
+    def _subset_kwargs(self):
+        return {"n_classes": self.n_outputs}
+
+    def value(self, Z):
+        """Weighted mean loss of the logits ``Z`` of shape (n_samples, n_classes)."""
+        return float(
+            cross_entropy(
+                Z,
+                self.target,
+                sample_weight=self._kernel_weight,
+                n_threads=self.n_threads,
+            )
+        )
+
+    def value_grad(self, Z, out):
+        """Weighted mean loss; its gradient with respect to ``Z`` into ``out``."""
+        loss, _ = cross_entropy_with_grad(
+            Z,
+            self.target,
+            sample_weight=self._kernel_weight,
+            n_threads=self.n_threads,
+            out=out,
+        )
+        return float(loss)
+
+
+class BinomialCrossEntropy(_LinearCrossEntropy):
+    """Sigmoid cross-entropy with a single logit (scikit-learn's binary case).
+
+    ``target`` holds 0.0 / 1.0 (float64), 1 for the second class.
+    """
+
+    # The sigmoid's derivative p (1 - p) is at most 1/4.
+    curvature = 0.25
+    n_outputs = 1
+
+    def value(self, Z):
+        """Weighted mean loss of the logits ``Z`` of shape (n_samples, 1)."""
+        return float(
+            binary_cross_entropy(
+                Z.reshape(-1),
+                self.target,
+                sample_weight=self._kernel_weight,
+                n_threads=self.n_threads,
+            )
+        )
+
+    def value_grad(self, Z, out):
+        """Weighted mean loss; its gradient with respect to ``Z`` into ``out``."""
+        loss, _ = binary_cross_entropy_with_grad(
+            Z.reshape(-1),
+            self.target,
+            sample_weight=self._kernel_weight,
+            n_threads=self.n_threads,
+            out=out.reshape(-1),
+        )
+        return float(loss)
