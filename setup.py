@@ -10,6 +10,12 @@ Opt-in environment variables:
 - ``FASTXENT_NATIVE=1`` adds ``-march=native`` (the wheel then only runs on
   CPUs like the build machine's).
 - ``FASTXENT_NO_OPENMP=1`` forces the serial build.
+- ``FASTXENT_SANITIZE=1`` builds for AddressSanitizer and
+  UndefinedBehaviorSanitizer (``-fsanitize=address,undefined``, at ``-O1``
+  with frame pointers and debug info, for readable reports). CPython itself
+  is not instrumented, so the ASan runtime must be loaded first: run with
+  ``LD_PRELOAD=$(gcc -print-file-name=libasan.so)``; see the README's
+  "Reliability" section.
 """
 
 import os
@@ -62,6 +68,12 @@ def build_flags():
         print("fastxent: building without OpenMP (kernels run serially)")
     if os.environ.get("FASTXENT_NATIVE") == "1":
         compile_args.append("-march=native")
+    if os.environ.get("FASTXENT_SANITIZE") == "1":
+        sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
+        # Last, so that -O1 overrides -O3: the usual sanitizer setting, fast
+        # enough for the whole suite, with accurate stack traces.
+        compile_args += [*sanitize, "-g", "-O1"]
+        link_args += sanitize
     return compile_args, link_args
 
 

@@ -18,6 +18,7 @@ from fastxent._validation import (
     check_out,
     check_reduction,
     log_of_base,
+    scale_for_mean,
 )
 
 # Elements per block of the fixed-order sum: large enough that a block is
@@ -144,6 +145,8 @@ def _binary_cross_entropy(
     y2d = np.ascontiguousarray(y).reshape(n_rows, n_labels)
     weights_l = _pos_weight(pos_weight, logits.shape, n_labels)
     weights_r = _row_weight(sample_weight, n_rows)
+    if reduction == "mean":  # finite total weight for any weights (see there)
+        weights_r = scale_for_mean(weights_r)
 
     if n_rows * n_labels == 0 and reduction == "mean":
         raise ValueError(

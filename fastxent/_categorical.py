@@ -14,6 +14,7 @@ import numpy as np
 
 from fastxent._kernels import _softmax_xent
 from fastxent._validation import (
+    as_array,
     as_real_array,
     check_axis,
     check_label_smoothing,
@@ -26,6 +27,7 @@ from fastxent._validation import (
     first_bad_label,
     log_of_base,
     rows_last,
+    scale_for_mean,
 )
 
 
@@ -174,6 +176,18 @@ def _cross_entropy(
         else check_nonnegative_vector(class_weight, "class_weight", n_classes)
     )
     weights_s = _sample_weight(sample_weight, batch_shape)
+    if reduction == "mean":  # finite total weight for any weights (see there)
+        weights_c = scale_for_mean(weights_c)
+        weights_s = scale_for_mean(weights_s)
+    class_weight_sum = float(weights_c.sum())
+    if not np.isfinite(class_weight_sum):
+        # Every row's target mass includes it (label smoothing spreads over
+        # all classes): an infinite sum would turn 0 * inf into NaN there.
+        raise ValueError(
+            "class_weight sums past the float64 range; scale it down (only "
+            "ratios of class weights matter to reduction='mean')"
+        )
+    target = as_array(target, "target")
     hard = _is_hard_target(target, logits.shape, batch_shape)
     if hard:
         labels = _check_labels(target, n_classes, batch_shape, ignore_index)
@@ -185,8 +199,17 @@ def _cross_entropy(
                 "probability targets, give a row zero mass or zero sample_weight"
             )
         p = _check_soft_target(target, logits, axis)
-        mass = p @ weights_c.astype(p.dtype)
-        row_weight = weights_s * mass.astype(np.float64, copy=False)
+        # In float64 (a float32 product overflows for class weights past
+        # 3e38), without a float64 copy of p: einsum casts in small buffers.
+        mass = np.einsum("ij,j->i", p, weights_c, dtype=np.float64)
+        if not np.isfinite(mass).all():
+            # Else the kernel meets inf * 0 and the row reads as NaN logits.
+            row = int(np.flatnonzero(~np.isfinite(mass))[0])
+            raise ValueError(
+                f"target times class_weight overflows float64 at "
+                f"{describe_row(row, batch_shape)}; scale the target rows down"
+            )
+        row_weight = weights_s * mass
 
     loss_scale = 1.0 / nats_per_unit
     grad_scale = loss_scale
@@ -213,7 +236,7 @@ def _cross_entropy(
     loss_rows = np.empty(n_samples)
     if hard:
         _softmax_xent.xent_hard(
-            z, labels, weights_c, float(weights_c.sum()), weights_s, smoothing,
+            z, labels, weights_c, class_weight_sum, weights_s, smoothing,
             loss_scale, grad_scale, loss_rows, grad2d, n_threads,
         )  # fmt: skip
     else:

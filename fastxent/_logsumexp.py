@@ -69,10 +69,11 @@ def logsumexp(a, axis: int | None = -1, *, keepdims: bool = False, n_threads=Non
 def _elementwise(kernel, a, axis, out, n_threads):
     """Apply a row kernel that maps each row to a row of the same length."""
     n_threads = check_n_threads(n_threads)
+    shape = as_real_array(a, "a").shape  # kept by the result, 0-d included
     a, axis, rows = _rows(a, axis)
     if out is not None:
-        check_out(out, a.shape, a.dtype)
-    result = out if out is not None else np.empty(a.shape, a.dtype)
+        check_out(out, shape, a.dtype)
+    result = out if out is not None else np.empty(shape, a.dtype)
     if axis is None or axis == a.ndim - 1:
         kernel(rows, result.reshape(rows.shape), n_threads)
     else:

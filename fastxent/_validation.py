@@ -17,6 +17,10 @@ import os
 import numpy as np
 
 REDUCTIONS = ("mean", "sum", "none")
+# OpenMP starts every thread asked for (up to one per block of work). Beyond
+# the core count that only costs memory; at tens of thousands the system's
+# limits stop thread creation and the process dies.
+MAX_THREADS = 1024
 
 
 def available_cores() -> int:
@@ -36,8 +40,10 @@ def check_n_threads(n_threads) -> int:
             f"n_threads must be a positive int or None, got {n_threads!r} "
             f"of type {type(n_threads).__name__}"
         )
-    if n_threads < 1:
-        raise ValueError(f"n_threads must be >= 1 or None, got {n_threads}")
+    if not 1 <= n_threads <= MAX_THREADS:
+        raise ValueError(
+            f"n_threads must be between 1 and {MAX_THREADS}, or None, got {n_threads}"
+        )
     return int(n_threads)
 
 
@@ -74,6 +80,17 @@ def check_label_smoothing(label_smoothing) -> float:
     return value
 
 
+def as_array(x, name: str) -> np.ndarray:
+    """``np.asarray(x)``, with an error naming the argument if numpy refuses it."""
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as err:  # e.g. a ragged nested list
+        raise ValueError(
+            f"{name} must be an array with a regular shape, got a "
+            f"{type(x).__name__} numpy cannot convert: {err}"
+        ) from err
+
+
 def as_real_array(x, name: str) -> np.ndarray:
     """``x`` as an ndarray of float32 or float64 (integers and bools to float64).
 
@@ -83,7 +100,7 @@ def as_real_array(x, name: str) -> np.ndarray:
     """
     if x is None:
         raise TypeError(f"{name} must be an array of numbers, got None")
-    arr = np.asarray(x)
+    arr = as_array(x, name)
     kind = arr.dtype.kind
     if kind == "f":
         if arr.dtype in (np.float32, np.float64):
@@ -115,7 +132,8 @@ def rows_last(x: np.ndarray, axis: int) -> np.ndarray:
     """
     moved = np.moveaxis(x, axis, -1) if x.ndim > 1 else x
     n = moved.shape[-1] if moved.ndim else 1
-    return np.ascontiguousarray(moved).reshape(-1, n)
+    # The row count is spelled out: reshape(-1, 0) is ambiguous for an empty axis.
+    return np.ascontiguousarray(moved).reshape(math.prod(moved.shape[:-1]), n)
 
 
 def check_nonnegative_vector(x, name: str, length: int) -> np.ndarray:
@@ -141,6 +159,20 @@ def check_nonnegative_finite(x: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} must be finite and non-negative, got {kind}")
     if not np.isfinite(high):
         raise ValueError(f"{name} must be finite and non-negative, got {high}")
+
+
+def scale_for_mean(weights: np.ndarray) -> np.ndarray:
+    """``weights`` times the power of two that brings their maximum into [0.5, 1).
+
+    A weighted mean depends on the ratios of the weights only, and scaling by
+    a power of two is exact, so the mean and its gradient come out bitwise as
+    without it; but the total weight and its reciprocal, which scales the
+    gradient, stay finite for weights like 1e-310 (1 / total overflows) or
+    1e308 (the total does).
+    """
+    if weights.size == 0:
+        return weights
+    return np.ldexp(weights, -math.frexp(float(weights.max()))[1])
 
 
 def check_out(out, shape: tuple, dtype: np.dtype, name: str = "out") -> np.ndarray:

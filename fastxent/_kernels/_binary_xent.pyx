@@ -28,6 +28,8 @@ from fastxent._kernels._row cimport fx_log1pexp, fx_sigmoid
 cdef inline double element_loss(double z, double pos, double neg) noexcept nogil:
     """pos * log1pexp(-z) + neg * log1pexp(z), skipping zero coefficients."""
     cdef double loss = 0.0
+    if isnan(z):
+        return z  # even where both coefficients are 0: the caller reports it
     if pos > 0.0:
         loss = pos * fx_log1pexp(-z)
     if neg > 0.0:
@@ -38,6 +40,8 @@ cdef inline double element_loss(double z, double pos, double neg) noexcept nogil
 cdef inline double element_grad(double z, double pos, double neg) noexcept nogil:
     """d/dz of element_loss: neg * sigmoid(z) - pos * sigmoid(-z)."""
     cdef double grad = 0.0
+    if isnan(z):
+        return z
     if neg > 0.0:
         grad = neg * fx_sigmoid(z)
     if pos > 0.0:

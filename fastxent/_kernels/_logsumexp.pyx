@@ -23,21 +23,13 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, NAN, isnan, log1p
 
-from fastxent._kernels._row cimport exp_block, rows_per_block
+from fastxent._kernels._row cimport exp_block, row_has_nan, rows_per_block
 
 
 cdef enum Output:
     LOGSUMEXP
     SOFTMAX
     LOG_SOFTMAX
-
-
-cdef inline bint row_has_nan(const floating* z, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t k
-    for k in range(n):
-        if isnan(z[k]):
-            return True
-    return False
 
 
 cdef inline void finish_row(

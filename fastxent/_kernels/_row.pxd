@@ -18,7 +18,7 @@ it stays in L1 while the caller finishes its rows. Blocks depend only on
 the shape, never on the number of threads.
 """
 from cython cimport floating
-from libc.math cimport INFINITY, NAN
+from libc.math cimport INFINITY, NAN, isnan
 
 
 cdef extern from "fx_math.h" nogil:
@@ -48,6 +48,15 @@ cdef inline Py_ssize_t rows_per_block(Py_ssize_t n) noexcept nogil:
 # call into a dispatched vector loop costs more than the loop itself.
 cdef enum:
     SHORT_ROW = 16
+
+
+cdef inline bint row_has_nan(const floating* z, Py_ssize_t n) noexcept nogil:
+    """True when the row holds a NaN (which ``row_max`` never returns)."""
+    cdef Py_ssize_t k
+    for k in range(n):
+        if isnan(z[k]):
+            return True
+    return False
 
 
 cdef inline double row_max(const floating* z, Py_ssize_t n) noexcept nogil:

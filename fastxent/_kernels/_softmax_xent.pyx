@@ -38,7 +38,7 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, NAN, isnan, log1p
 
-from fastxent._kernels._row cimport exp_block, rows_per_block
+from fastxent._kernels._row cimport exp_block, row_has_nan, rows_per_block
 
 
 cdef inline double hard_row(
@@ -59,10 +59,12 @@ cdef inline double hard_row(
     cdef double hard_mass = (1.0 - smoothing) * class_weight[y]
     cdef double a_y = hard_mass + per_class * class_weight[y]
     cdef double total = hard_mass + per_class * class_weight_sum
-    cdef double lse_tail, loss, inv, e_y, one_minus_q_y, spread
+    cdef double lse_tail, loss, inv, e_y, one_minus_q_y, a_k
     cdef Py_ssize_t k
 
-    if m == -INFINITY:
+    # A NaN is never the maximum, so a row of NaN and -inf has m = -inf too;
+    # it must still reach the NaN return below.
+    if m == -INFINITY and not row_has_nan(z, n_classes):
         # Every class masked: no finite normaliser, softmax taken as 0.
         if grad != NULL:
             for k in range(n_classes):
@@ -76,11 +78,13 @@ cdef inline double hard_row(
     if hard_mass > 0.0:
         loss = hard_mass * ((m - z[y]) + lse_tail)
     if per_class > 0.0:
-        spread = 0.0
+        # Term by term, each with its own mass a_k (as soft_row does): a sum
+        # of class_weight_k * (m - z_k) can overflow where the loss does not,
+        # and a mass that underflows to 0 contributes 0, not 0 * inf.
         for k in range(n_classes):
-            if class_weight[k] > 0.0:
-                spread = spread + class_weight[k] * ((m - z[k]) + lse_tail)
-        loss = loss + per_class * spread
+            a_k = per_class * class_weight[k]
+            if a_k > 0.0:
+                loss = loss + a_k * ((m - z[k]) + lse_tail)
 
     if grad != NULL:
         inv = 1.0 / (1.0 + s)
@@ -120,7 +124,7 @@ cdef inline double soft_row(
         for k in range(n_classes):
             mass = mass + p[k]
     per_class = smoothing * mass / n_classes
-    if m == -INFINITY:
+    if m == -INFINITY and not row_has_nan(z, n_classes):  # as in hard_row
         for k in range(n_classes):
             a_k = class_weight[k] * ((1.0 - smoothing) * p[k] + per_class)
             total = total + a_k
