@@ -12,7 +12,6 @@ cores, most of it in the digits fits.
 """
 
 import pickle
-import tracemalloc
 import warnings
 
 import numpy as np
@@ -28,6 +27,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
+from tracing import peak_bytes
 
 from fastxent.linear_model import LogisticRegression
 from fastxent.metrics import neg_cross_entropy_scorer
@@ -471,16 +471,6 @@ def test_threads_do_not_change_the_result():
         for model in models:
             model.fit(X, y)
     np.testing.assert_array_equal(models[0].coef_, models[1].coef_)
-
-
-def peak_bytes(func):
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    before = tracemalloc.get_traced_memory()[0]
-    func()
-    peak = tracemalloc.get_traced_memory()[1] - before
-    tracemalloc.stop()
-    return peak
 
 
 @pytest.mark.parametrize("solver", ["agd", "gd", "lbfgs"])

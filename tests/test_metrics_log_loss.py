@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn.metrics
-from test_memory import peak_bytes
+from tracing import peak_bytes
 
 from fastxent.metrics import _log_loss as implementation
 from fastxent.metrics import log_loss
