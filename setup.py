@@ -29,7 +29,13 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["_softmax_xent", "_logsumexp", "_binary_xent", "_information"]
+KERNELS = [
+    "_softmax_xent",
+    "_logsumexp",
+    "_binary_xent",
+    "_information",
+    "_proba_scan",
+]
 
 
 def compiler_accepts(flags):
