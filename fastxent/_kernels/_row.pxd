@@ -12,8 +12,8 @@ Other entries equal to the maximum each contribute an exact 1 to ``s``.
 ``exp_block`` gives a block of consecutive rows their maxima, ``exp(z - m)``,
 tail sums ``s`` and ``log1p(s)`` (a branch-free log1p, vectorised over the
 block's rows). Rows of up to ``SHORT_ROW`` classes are reduced across rows
-(``fx_short_rows.h``); longer rows are shifted row by row, then one long
-vectorised ``exp`` runs over the whole block. ``rows_per_block`` sizes a
+(``fx_short_rows.h``); longer rows are shifted (finding the argmax on the
+way), then exponentiated and summed in one pass, row by row. ``rows_per_block`` sizes a
 block to about 16 KiB of doubles so it stays in L1 while the caller finishes
 its rows. Blocks depend only on the shape, never on the number of threads.
 """
@@ -26,10 +26,13 @@ cdef extern from "fx_math.h" nogil:
     double fx_log1p_nonneg(double u)
     double fx_row_max_f64(const double* z, Py_ssize_t n)
     double fx_row_max_f32(const float* z, Py_ssize_t n)
-    Py_ssize_t fx_row_shift_f64(const double* z, Py_ssize_t n, double m, double* out)
-    Py_ssize_t fx_row_shift_f32(const float* z, Py_ssize_t n, double m, double* out)
-    void fx_exp_nonpos_inplace(double* x, Py_ssize_t n)
-    double fx_sum(const double* x, Py_ssize_t n)
+    Py_ssize_t fx_row_shift_f64(
+        const double* z, Py_ssize_t n, double m, double* out, Py_ssize_t* top
+    )
+    Py_ssize_t fx_row_shift_f32(
+        const float* z, Py_ssize_t n, double m, double* out, Py_ssize_t* top
+    )
+    double fx_exp_sum_inplace(double* x, Py_ssize_t n)
 
 
 cdef extern from "fx_short_rows.h" nogil:
@@ -145,32 +148,23 @@ cdef inline void exp_block(
     ``m = -inf`` (and ``s = NaN``). Only normal rows have a valid ``e``.
     """
     cdef Py_ssize_t r, top
-    cdef double* e = b.e
+    cdef double* e
     if n <= SHORT_ROW:
         short_rows(z, n_rows, n, b)
-        fx_class_major_to_rows(b.work, n_rows, n, e)
+        fx_class_major_to_rows(b.work, n_rows, n, b.e)
         return
     for r in range(n_rows):
+        e = b.e + r * n
         b.m[r] = row_max(z + r * n, n)
-        b.work[r] = -1.0
-        if b.m[r] == INFINITY or b.m[r] == -INFINITY or not shift_row(
-            z + r * n, n, b.m[r], e + r * n
+        b.s[r] = NAN
+        if b.m[r] != INFINITY and b.m[r] != -INFINITY and shift_row(
+            z + r * n, n, b.m[r], e, &top
         ):
-            continue
-        top = 0
-        while e[r * n + top] != 0.0:
-            top = top + 1
-        b.work[r] = top
-        # The first maximal entry is "the" argmax: exp(0) = 1 is kept out
-        # of the sum by shifting it to -inf, and put back afterwards.
-        e[r * n + top] = -INFINITY
-    fx_exp_nonpos_inplace(e, n_rows * n)
-    for r in range(n_rows):
-        if b.work[r] < 0.0:
-            b.s[r] = NAN
-        else:
-            b.s[r] = fx_sum(e + r * n, n)
-            e[r * n + <Py_ssize_t>b.work[r]] = 1.0
+            # The first maximal entry is "the" argmax: exp(0) = 1 is kept
+            # out of the sum by shifting it to -inf, and put back afterwards.
+            e[top] = -INFINITY
+            b.s[r] = fx_exp_sum_inplace(e, n)
+            e[top] = 1.0
         b.tail[r] = fx_log1p_nonneg(b.s[r])
 
 
@@ -179,11 +173,12 @@ cdef inline bint shift_row(
     Py_ssize_t n,
     double m,
     double* shifted,         # OUT (n,) z - m
+    Py_ssize_t* top,         # OUT first k with z[k] == m
 ) noexcept nogil:
     """shifted = z - m; False when the row holds a NaN (fails z <= m)."""
     cdef Py_ssize_t n_ordered
     if floating is double:
-        n_ordered = fx_row_shift_f64(z, n, m, shifted)
+        n_ordered = fx_row_shift_f64(z, n, m, shifted, top)
     else:
-        n_ordered = fx_row_shift_f32(z, n, m, shifted)
+        n_ordered = fx_row_shift_f32(z, n, m, shifted, top)
     return n_ordered == n

@@ -117,10 +117,16 @@ cdef inline double hard_row(
 
     if grad != NULL:
         inv = 1.0 / (1.0 + s)
-        for k in range(n_classes):
-            grad[k] = <floating>(
-                (total * inv * e[k] - per_class * class_weight[k]) * grad_scale
-            )
+        if per_class == 0.0:
+            # Without smoothing: the same values (x - 0 = x) without a
+            # second stream of class weights to read.
+            for k in range(n_classes):
+                grad[k] = <floating>(total * inv * e[k] * grad_scale)
+        else:
+            for k in range(n_classes):
+                grad[k] = <floating>(
+                    (total * inv * e[k] - per_class * class_weight[k]) * grad_scale
+                )
         e_y = e[y]
         one_minus_q_y = ((1.0 - e_y) + s) * inv
         grad[y] = <floating>((

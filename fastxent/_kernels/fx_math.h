@@ -209,12 +209,12 @@ FX_ALWAYS_INLINE double fx_log1p_unit(double u)
  * the number of threads.
  *
  * fx_row_max_*: max(z), ignoring NaN; -inf for an all -inf or empty row.
- * fx_row_shift_*: shifted[k] = z[k] - m for the row maximum m; returns the
- *     number of entries with z[k] <= m, which falls short of n exactly when
- *     the row holds a NaN.
- * fx_exp_nonpos_inplace: x[k] = exp(x[k]) over a whole block of rows, one
- *     long vectorised loop however short the rows are.
- * fx_sum: a pairwise sum with vector partial sums.
+ * fx_row_shift_*: shifted[k] = z[k] - m for the row maximum m, and *top =
+ *     the first k with z[k] == m (n if none); returns the number of entries
+ *     with z[k] <= m, which falls short of n exactly when the row holds a
+ *     NaN. One pass, where a scalar scan for the argmax cost half an element
+ *     read per class.
+ * fx_exp_sum_inplace: x[k] = exp(x[k]) and their pairwise sum, in one pass.
  */
 #if defined(__x86_64__) && defined(__linux__) && !defined(FASTXENT_NO_DISPATCH) && \
     ((defined(__GNUC__) && __GNUC__ >= 11 && !defined(__clang__)) ||            \
@@ -240,30 +240,25 @@ FX_ALWAYS_INLINE double fx_log1p_unit(double u)
         return m;                                                             \
     }                                                                         \
     FX_DISPATCH static Py_ssize_t fx_row_shift_##SUFFIX(                      \
-        const T *z, Py_ssize_t n, double m, double *shifted)                 \
+        const T *z, Py_ssize_t n, double m, double *shifted, Py_ssize_t *top) \
     {                                                                         \
-        Py_ssize_t ordered = 0;                                               \
-        _Pragma("omp simd reduction(+ : ordered)")                            \
+        Py_ssize_t ordered = 0, first = n;                                    \
+        _Pragma("omp simd reduction(+ : ordered) reduction(min : first)")     \
         for (Py_ssize_t k = 0; k < n; k++) {                                  \
             double zk = z[k];                                                 \
             shifted[k] = zk - m;                                              \
             ordered += zk <= m;                                               \
+            Py_ssize_t candidate = zk == m ? k : n;                           \
+            first = candidate < first ? candidate : first;                    \
         }                                                                     \
+        *top = first;                                                         \
         return ordered;                                                       \
     }
 
 FX_DEFINE_ROW_LOOPS(double, f64)
 FX_DEFINE_ROW_LOOPS(float, f32)
 
-FX_DISPATCH static void fx_exp_nonpos_inplace(double *x, Py_ssize_t n)
-{
-    _Pragma("omp simd")
-    for (Py_ssize_t k = 0; k < n; k++) {
-        x[k] = fx_exp_nonpos(x[k]);
-    }
-}
-
-FX_DISPATCH static double fx_sum(const double *x, Py_ssize_t n)
+FX_DISPATCH static double fx_exp_sum_inplace(double *x, Py_ssize_t n)
 {
     /* Pairwise above 256 terms: the rounding error of a long row's
        normaliser grows like log(n) instead of n (100000 classes: the
@@ -271,12 +266,14 @@ FX_DISPATCH static double fx_sum(const double *x, Py_ssize_t n)
        to 2 in tests/test_accuracy.py). */
     if (n > 256) {
         Py_ssize_t half = (n / 2 + 7) & ~(Py_ssize_t)7;
-        return fx_sum(x, half) + fx_sum(x + half, n - half);
+        return fx_exp_sum_inplace(x, half) + fx_exp_sum_inplace(x + half, n - half);
     }
     double s = 0.0;
     _Pragma("omp simd reduction(+ : s)")
     for (Py_ssize_t k = 0; k < n; k++) {
-        s += x[k];
+        double e = fx_exp_nonpos(x[k]);
+        x[k] = e;
+        s += e;
     }
     return s;
 }
