@@ -387,9 +387,13 @@ def test_sparse_matches_dense(fmt, fit_intercept):
     sparse = LogisticRegression(fit_intercept=fit_intercept, tol=1e-10).fit(
         sp.csr_matrix(X).asformat(fmt), y
     )
-    np.testing.assert_allclose(stacked(sparse), stacked(dense), rtol=1e-7, atol=1e-9)
+    # Both stop at a gradient (of the objective over n) below tol; the l2 term
+    # makes that objective 1 / (C n)-strongly convex, so each model lies
+    # within tol * C * n of the optimum, and of each other within twice that.
+    coef_bound = 2 * 1e-10 * 1.0 * X.shape[0]
+    np.testing.assert_allclose(stacked(sparse), stacked(dense), rtol=0, atol=coef_bound)
     np.testing.assert_allclose(
-        sparse.predict_proba(sp.csr_matrix(X)), dense.predict_proba(X), atol=1e-10
+        sparse.predict_proba(sp.csr_matrix(X)), dense.predict_proba(X), atol=1e-8
     )
 
 
