@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastxent._cli.cases import PEERS
+from fastxent._cli.cases import PEERS, KernelCase
 from fastxent._cli.estimators import Comparison
 from fastxent._cli.report import KernelTiming
 
@@ -34,7 +34,7 @@ def draw(
     n_cols = 2
     n_rows = -(-n_panels // n_cols)
     figure, axes = plt.subplots(
-        n_rows, n_cols, figsize=(12, 3.6 * n_rows), squeeze=False
+        n_rows, n_cols, figsize=(14, 3.6 * n_rows), squeeze=False
     )
     for ax, kernel in zip(axes.flat, kernels, strict=False):
         group = [t for t in timings if t.case.kernel == kernel]
@@ -49,21 +49,37 @@ def draw(
         handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.975),
         ncol=2, frameon=False, fontsize=9,
     )  # fmt: skip
-    figure.tight_layout(rect=(0, 0, 1, 0.93))
+    figure.tight_layout(rect=(0, 0, 1, 0.94))
     figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
 
 
+def _short_count(count: int) -> str:
+    """1000000 -> "1M", 32000 -> "32k", 256 -> "256"."""
+    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if count >= size and count % size == 0:
+            return f"{count // size}{suffix}"
+    return str(count)
+
+
+def _short_label(case: KernelCase) -> str:
+    """``"200kx10\nf64"``: short enough for ten groups side by side."""
+    shape = _short_count(case.n_samples)
+    if case.n_classes > 1:
+        shape += f"x{_short_count(case.n_classes)}"
+    return f"{shape}\nf{np.dtype(case.dtype).itemsize * 8}"
+
+
 def _log_ratio_axis(ax) -> None:
     """Log scale with plain numbers as labels, and the line at 1."""
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
-    plain = FuncFormatter(lambda value, _: f"{value:g}")
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain)
-    ax.tick_params(axis="y", which="both", labelsize=7)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.tick_params(axis="y", labelsize=7)
 
 
 def _kernel_panel(ax, kernel: str, group: list[KernelTiming]) -> None:
@@ -82,9 +98,7 @@ def _kernel_panel(ax, kernel: str, group: list[KernelTiming]) -> None:
     )  # fmt: skip
     _log_ratio_axis(ax)
     ax.set_xticks(positions)
-    ax.set_xticklabels(
-        [f"{t.case.shape_label}\n{t.case.dtype_label}" for t in group], fontsize=7
-    )
+    ax.set_xticklabels([_short_label(t.case) for t in group], fontsize=7)
     ax.set_title(kernel, fontsize=10)
 
 

@@ -44,13 +44,14 @@ def median_seconds(
     repeats: int,
     budget_seconds: float = float("inf"),
     min_repeats: int = 3,
+    warm_up: bool = True,
 ) -> dict[str, float]:
     """Median wall-clock seconds of one call of each callable, timed in turns.
 
     Every callable is called once untimed (imports, first-touch page faults
-    of its buffers), then once per round, in an order rotated each round so
-    that none always follows the same peer (whose cache state or clock
-    boost it would inherit).
+    of its buffers) unless ``warm_up`` is false, then once per round, in an
+    order rotated each round so that none always follows the same peer
+    (whose cache state or clock boost it would inherit).
 
     Parameters
     ----------
@@ -63,6 +64,8 @@ def median_seconds(
         ``min_repeats`` rounds are done: slow peers would otherwise make a
         full run take hours.
     min_repeats : int, default=3
+    warm_up : bool, default=True
+        False for calls of seconds, whose first-call costs are negligible.
 
     Returns
     -------
@@ -71,8 +74,9 @@ def median_seconds(
     """
     names = list(calls)
     samples: dict[str, list[float]] = {name: [] for name in names}
-    for func in calls.values():
-        func()
+    if warm_up:
+        for func in calls.values():
+            func()
     start = time.perf_counter()
     for round_index in range(repeats):
         shift = round_index % len(names)
