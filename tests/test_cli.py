@@ -266,3 +266,11 @@ def test_bench_end_to_end_on_tiny_settings(monkeypatch, tmp_path):
     assert "time to lbfgs objective" in text
     assert "epochs of SGD" in text
     assert "Peak extra memory" in text
+
+
+def test_plot_threads_must_be_measured(capsys):
+    """--plot-threads names one of the thread counts measured."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--threads", "1", "--plot-threads", "2"])
+    assert exit_info.value.code == 2
+    assert "--plot-threads must be one of the --threads" in capsys.readouterr().err

@@ -74,8 +74,16 @@ def _measure_memory(case, inputs, n_threads: int, with_rss: bool) -> KernelMemor
     return KernelMemory(case, traced, resident if with_rss else None)
 
 
-def run(*, quick: bool, threads: list[int], plot_path: str | None, stream=None) -> int:
-    """Measure, print the report on ``stream`` (stdout), draw the plot.
+def run(
+    *,
+    quick: bool,
+    threads: list[int],
+    plot_path: str | None,
+    plot_threads: int | None = None,
+    stream=None,
+) -> int:
+    """Measure, print the report on ``stream`` (stdout), draw the plot of the
+    ``plot_threads`` runs (None: the most threads).
 
     Returns
     -------
@@ -151,6 +159,6 @@ def run(*, quick: bool, threads: list[int], plot_path: str | None, stream=None) 
         from fastxent._cli.plot import draw
 
         title = "fastxent bench" + (" --quick" if quick else "")
-        draw(timings, comparisons, plot_path, title)
+        draw(timings, comparisons, plot_path, title, plot_threads)
         print(f"plot written to {plot_path}", file=sys.stderr)
     return 0

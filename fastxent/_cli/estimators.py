@@ -123,7 +123,7 @@ def objective(model, X, y) -> float:
 
 
 def _held_out(
-    model, problem: Problem, name: str, seconds: float, n_iter, with_objective
+    model, problem: Problem, name: str, seconds: float, n_iter, *, with_objective
 ) -> FitResult:
     """The figures of a fitted ``model``: held-out scores, training objective."""
     from fastxent.metrics import neg_cross_entropy_scorer
@@ -153,7 +153,31 @@ def _fit_quietly(model, X, y):
         return model.fit(X, y)
 
 
-def iterations_to_target(problem: Problem, solver: str, target: float, n_threads: int):
+def _timed_fits(makers: dict, X, y, repeats: int) -> tuple[dict, dict]:
+    """Median seconds of fitting a fresh model of each maker, interleaved,
+    and the last fitted model of each.
+
+    No untimed warm-up: the callers' reference or exploratory fits have run
+    both libraries' code paths already, and a fit lasts long enough for
+    first-call costs not to matter.
+    """
+    fitted = {}
+
+    def fitter(key):
+        def fit():
+            fitted[key] = _fit_quietly(makers[key](), X, y)
+
+        return fit
+
+    seconds = median_seconds(
+        {key: fitter(key) for key in makers}, repeats=repeats, warm_up=False
+    )
+    return seconds, fitted
+
+
+def iterations_to_target(
+    problem: Problem, solver: str, target: float, n_threads: int
+) -> tuple[int, float | None]:
     """First iteration at which fastxent's objective is within RELATIVE_GAP of
     ``target``, or ``(cap, best relative gap)`` if it is not reached.
 
@@ -195,32 +219,20 @@ def compare_to_lbfgs(
         n_iter, gap = iterations_to_target(
             problem, solver, objective(reference, X, y), n_threads
         )
-        models = {
+        makers = {
             "peer": lambda: LogisticRegression(C=C, max_iter=1000),
             "ours": lambda: fx.LogisticRegression(
                 C=C, solver=solver, max_iter=n_iter, tol=0.0, n_threads=n_threads
             ),
         }
-        fitted = {}
-
-        def fitter(key):
-            def fit():
-                fitted[key] = _fit_quietly(models[key](), X, y)
-
-            return fit
-
-        # The reference fit above warmed up scikit-learn's code paths, the
-        # exploratory fits fastxent's.
-        seconds = median_seconds(
-            {key: fitter(key) for key in models}, repeats=repeats, warm_up=False
-        )
+        seconds, fitted = _timed_fits(makers, X, y, repeats)
     peer = _held_out(
         fitted["peer"], problem, "scikit-learn lbfgs", seconds["peer"],
-        fitted["peer"].n_iter_, True,
+        fitted["peer"].n_iter_, with_objective=True,
     )  # fmt: skip
     ours = _held_out(
         fitted["ours"], problem, f"fastxent {solver}", seconds["ours"],
-        fitted["ours"].n_iter_, True,
+        fitted["ours"].n_iter_, with_objective=True,
     )  # fmt: skip
     note = "" if gap is None else f"target missed by {gap:.1e} after {n_iter} it"
     return Comparison(
@@ -237,7 +249,7 @@ def compare_sgd(problem: Problem, n_threads: int, repeats: int) -> Comparison:
     from sklearn.linear_model import SGDClassifier
 
     X, y = problem.X_train, problem.y_train
-    models = {
+    makers = {
         "peer": lambda: SGDClassifier(
             loss="log_loss", alpha=1.0 / (C * X.shape[0]), max_iter=SGD_EPOCHS,
             tol=None, random_state=0,
@@ -247,23 +259,15 @@ def compare_sgd(problem: Problem, n_threads: int, repeats: int) -> Comparison:
             n_threads=n_threads,
         ),
     }  # fmt: skip
-    fitted = {}
-
-    def fitter(key):
-        def fit():
-            fitted[key] = _fit_quietly(models[key](), X, y)
-
-        return fit
-
     with pinned_threads(n_threads):
-        seconds = median_seconds(
-            {key: fitter(key) for key in models}, repeats=repeats, warm_up=False
-        )
+        seconds, fitted = _timed_fits(makers, X, y, repeats)
     peer = _held_out(
-        fitted["peer"], problem, "SGDClassifier", seconds["peer"], SGD_EPOCHS, False
-    )
+        fitted["peer"], problem, "SGDClassifier", seconds["peer"], SGD_EPOCHS,
+        with_objective=False,
+    )  # fmt: skip
     ours = _held_out(
-        fitted["ours"], problem, "fastxent sgd", seconds["ours"], SGD_EPOCHS, True
-    )
+        fitted["ours"], problem, "fastxent sgd", seconds["ours"], SGD_EPOCHS,
+        with_objective=True,
+    )  # fmt: skip
     task = f"{SGD_EPOCHS} epochs of SGD"
     return Comparison(problem.label, task, n_threads, peer, ours)

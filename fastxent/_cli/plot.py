@@ -1,6 +1,6 @@
 """``bench --plot FILE.png``: the ratios as bar charts (matplotlib).
 
-One panel per kernel at the largest thread count measured: for each shape
+One panel per kernel at one thread count: for each shape
 and dtype, a bar per peer of its time over fastxent's (log scale, above the
 line at 1 fastxent is faster) and a dot for fastxent's time over the copy
 of as many bytes (the memory-bound limit is 1). A last panel shows the
@@ -20,15 +20,29 @@ _BAR_WIDTH = 0.26
 
 
 def draw(
-    timings: list[KernelTiming], comparisons: list[Comparison], path: str, title: str
+    timings: list[KernelTiming],
+    comparisons: list[Comparison],
+    path: str,
+    title: str,
+    n_threads: int | None = None,
 ) -> None:
-    """Write the figure to ``path`` (format from its extension)."""
+    """Write the figure of the ``n_threads`` runs to ``path``.
+
+    ``n_threads=None`` picks the largest thread count measured; the format
+    follows the extension of ``path``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n_threads = max(t.n_threads for t in timings)
+    measured = sorted({t.n_threads for t in timings})
+    if n_threads is None:
+        n_threads = measured[-1]
+    elif n_threads not in measured:
+        raise ValueError(
+            f"n_threads={n_threads} was not measured; the runs used {measured}"
+        )
     kernels = list(dict.fromkeys(t.case.kernel for t in timings))
     n_panels = len(kernels) + bool(comparisons)
     n_cols = 2
@@ -44,7 +58,8 @@ def draw(
     for ax in list(axes.flat)[n_panels:]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    figure.suptitle(f"{title}, {n_threads} threads", y=0.995)
+    threads = "1 thread" if n_threads == 1 else f"{n_threads} threads"
+    figure.suptitle(f"{title}, {threads}", y=0.995)
     figure.legend(
         handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.975),
         ncol=2, frameon=False, fontsize=9,
@@ -108,9 +123,11 @@ def _estimator_panel(ax, comparisons: list[Comparison], n_threads: int) -> None:
     ax.bar(positions, [c.ratio for c in chosen], 0.5, color=_COLORS["scikit-learn"])
     _log_ratio_axis(ax)
     ax.set_xticks(positions)
+    # "digits\nagd vs lbfgs": the problem, then fastxent's solver and its peer.
     ax.set_xticklabels(
         [
-            f"{c.problem.split(' (')[0]}: {c.ours.model}\nvs {c.peer.model}"
+            f"{c.problem.split(' (')[0]}\n{c.ours.model.split()[-1]} vs "
+            f"{c.peer.model.split()[-1]}"
             for c in chosen
         ],
         fontsize=7,
