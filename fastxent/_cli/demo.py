@@ -117,13 +117,14 @@ def run(datasets=DATASETS, stream=None) -> int:
     require("sklearn", "python -m fastxent demo")
     stream = sys.stdout if stream is None else stream
     stream.write(
-        "LogisticRegression, scikit-learn's (lbfgs) and fastxent's (accelerated "
-        f"gradient descent),\nafter StandardScaler, {N_FOLDS}-fold stratified "
-        "cross-validation on scikit-learn's bundled datasets, one thread.\n"
-        "Each pair is scikit-learn / fastxent; ratio = scikit-learn fit time / "
-        "fastxent fit time;\ncross-entropy in nats, scored by "
-        "fastxent.metrics.neg_cross_entropy_scorer\n(from the model's logits, "
-        "unclipped).\n\n"
+        "LogisticRegression after StandardScaler, scikit-learn's (lbfgs) vs "
+        "fastxent's (agd):\n"
+        f"{N_FOLDS}-fold stratified cross-validation on scikit-learn's bundled "
+        "datasets, one thread.\n"
+        "Pairs are scikit-learn / fastxent; ratio = scikit-learn fit time / "
+        "fastxent fit time.\n"
+        "Cross-entropy in nats, by fastxent.metrics.neg_cross_entropy_scorer "
+        "(unclipped).\n\n"
     )
     rows = [compare(name) for name in datasets]
     stream.write(format_table(rows) + "\n")

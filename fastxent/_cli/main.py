@@ -8,6 +8,7 @@ code for a usage error), not a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from fastxent._cli.optional import MissingDependency
@@ -113,7 +114,8 @@ def main(argv=None) -> int:
     Returns
     -------
     exit_code : int
-        0 on success, 2 for a missing optional dependency.
+        0 on success, 2 for a missing optional dependency, 1 when stdout
+        was closed early.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -140,3 +142,8 @@ def main(argv=None) -> int:
     except MissingDependency as missing:
         print(f"{PROG}: {missing}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of stdout left (`| head`): stop quietly. Point stdout at
+        # devnull so that the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
