@@ -18,6 +18,7 @@ Opt-in environment variables:
   "Reliability" section.
 """
 
+import glob
 import os
 import shutil
 import subprocess
@@ -29,7 +30,13 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["_softmax_xent", "_logsumexp", "_binary_xent", "_information"]
+KERNELS = [
+    "_softmax_xent",
+    "_logsumexp",
+    "_binary_xent",
+    "_information",
+    "_proba_scan",
+]
 
 
 def compiler_accepts(flags):
@@ -83,6 +90,9 @@ extensions = [
         f"fastxent._kernels.{name}",
         [f"fastxent/_kernels/{name}.pyx"],
         include_dirs=["fastxent/_kernels", numpy.get_include()],
+        # The C headers and the shared .pxd: an edit there rebuilds every kernel.
+        depends=sorted(glob.glob("fastxent/_kernels/*.h"))
+        + sorted(glob.glob("fastxent/_kernels/*.pxd")),
         extra_compile_args=compile_args,
         extra_link_args=link_args,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],

@@ -4,26 +4,13 @@ numpy reports its allocations to tracemalloc, so the traced peak of one call
 bounds every array the call created, including the kernels' scratch buffers.
 """
 
-import tracemalloc
-
 import numpy as np
 import pytest
+from tracing import peak_bytes
 
 import fastxent as fx
 
 N_SAMPLES, N_CLASSES = 20_000, 100
-
-
-def peak_bytes(func) -> int:
-    """Peak traced memory, in bytes, allocated while func runs."""
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    before = tracemalloc.get_traced_memory()[0]
-    result = func()
-    peak = tracemalloc.get_traced_memory()[1] - before
-    tracemalloc.stop()
-    del result
-    return peak
 
 
 @pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn.metrics
-from test_memory import peak_bytes
+from tracing import peak_bytes
 
 from fastxent.metrics import _log_loss as implementation
 from fastxent.metrics import log_loss
@@ -129,6 +129,24 @@ CASES = {
     "error-sample-weight-2d": (Y3, P3, {"sample_weight": np.ones((6, 1))}),
     "error-sample-weight-nan": (Y3, P3, {"sample_weight": [1, np.nan, 1, 1, 1, 1]}),
     "error-sample-weight-scalar": (Y3, P3, {"sample_weight": 3.0}),
+    # a bad range and a label problem at once: the range is reported, and
+    # warnings of the label checks are not emitted (scikit-learn's order)
+    "error-above-one-and-single-class": (np.zeros(6, int), P3 * 3, {}),
+    "error-negative-and-class-count": (np.array([0, 1, 0, 1, 0, 1]), P3 - 0.5, {}),
+    "error-nan-and-unsorted-labels": (
+        np.array([0, 1, 0, 1, 0, 1]),
+        np.where(P3 > 0.5, np.nan, P3),
+        {"labels": [2, 1, 0]},
+    ),
+    "error-above-one-and-sample-weight-length": (
+        Y3,
+        P3 * 3,
+        {"sample_weight": np.ones(5)},
+    ),
+    "error-binary-1d-above-one": (YB, P2[:, 1] * 3, {}),
+    "error-binary-1d-negative-float32": (YB, (P2[:, 1] - 0.5).astype(np.float32), {}),
+    "error-unsorted-labels-and-class-count": (Y3, P3, {"labels": [3, 2, 1, 0]}),
+    "binary-1d-float32": (YB, P2[:, 1].astype(np.float32), {}),
 }
 
 
@@ -256,3 +274,36 @@ def test_read_only_input():
     proba, labels = P3.copy(), Y3.copy()
     proba.flags.writeable = labels.flags.writeable = False
     assert log_loss(labels, proba) == sklearn.metrics.log_loss(labels, proba)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_scan_kernel_picks_clips_and_bounds_codes(dtype):
+    """The one-pass kernel: numpy's clipped picks and row sums, and a code
+    outside the row stops the scan instead of reading past it."""
+    from fastxent._kernels import _proba_scan
+
+    eps = np.finfo(dtype).eps
+    proba = RNG.dirichlet(np.ones(5), 40).astype(dtype)
+    proba[:3] = [[0, 1, 0, 0, 0], [eps / 4, 1 - eps / 4, 0, 0, 0], [0.2] * 5]
+    codes = RNG.integers(0, 5, 40).astype(np.intp)
+    codes[:2] = [0, 1]
+    picked = np.empty(40, dtype)
+    in_range, low, high, codes_ok = _proba_scan.scan_rows(proba, codes, picked)
+    expected = np.clip(proba[np.arange(40), codes], eps, 1 - eps)
+    np.testing.assert_array_equal(picked, expected)
+    assert in_range and codes_ok
+    sums = proba.astype(np.float64).sum(axis=1)
+    np.testing.assert_allclose([low, high], [sums.min(), sums.max()], rtol=1e-15)
+
+    for bad in (-1, 5, np.iinfo(np.intp).max):
+        codes_bad = codes.copy()
+        codes_bad[7] = bad
+        assert not _proba_scan.scan_rows(proba, codes_bad, picked)[3]
+    column = proba[:, 0].copy()
+    assert not _proba_scan.scan_positive_column(column, codes, picked)[3]
+    binary_codes = (codes % 2).astype(np.intp)
+    assert _proba_scan.scan_positive_column(column, binary_codes, picked)[3]
+    expected = np.clip(np.where(binary_codes == 1, column, 1 - column), eps, 1 - eps)
+    np.testing.assert_array_equal(picked, expected)
+    column[3] = np.nan
+    assert not _proba_scan.scan_positive_column(column, binary_codes, picked)[0]

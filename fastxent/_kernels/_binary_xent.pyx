@@ -11,7 +11,9 @@ positive-class weight ``w``:
 using ``-log_sigmoid(z) = log1pexp(-z)``. Each term is computed only when its
 coefficient is positive: that keeps ``(z, y) = (+inf, 1)`` and ``(-inf, 0)``
 at an exact 0 where the usual ``max(z, 0) - z y + log1p(exp(-|z|))`` gives
-``inf - inf = NaN``, and a wrong infinite logit at ``+inf``.
+``inf - inf = NaN``, and a wrong infinite logit at ``+inf``. The element
+arithmetic is branch-free C (``fx_binary.h``), vectorised along a row's
+labels, or along the rows of 1-D logits.
 
 Elements are summed in fixed blocks of rows (``rows_per_block``, chosen by the
 caller from the shape only), one block per ``prange`` iteration, so the block
@@ -20,33 +22,65 @@ number of threads.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport isnan
-
-from fastxent._kernels._row cimport fx_log1pexp, fx_sigmoid
 
 
-cdef inline double element_loss(double z, double pos, double neg) noexcept nogil:
-    """pos * log1pexp(-z) + neg * log1pexp(z), skipping zero coefficients."""
-    cdef double loss = 0.0
-    if isnan(z):
-        return z  # even where both coefficients are 0: the caller reports it
-    if pos > 0.0:
-        loss = pos * fx_log1pexp(-z)
-    if neg > 0.0:
-        loss = loss + neg * fx_log1pexp(z)
-    return loss
+cdef extern from "fx_binary.h" nogil:
+    double fx_bce_flat_f64(
+        const double* z, const double* y, Py_ssize_t n, const double* pos_weight,
+        const double* row_weight, double smoothing, double loss_scale,
+        double grad_scale, double* loss_out, double* grad_out,
+    )
+    double fx_bce_flat_f32(
+        const float* z, const float* y, Py_ssize_t n, const double* pos_weight,
+        const double* row_weight, double smoothing, double loss_scale,
+        double grad_scale, float* loss_out, float* grad_out,
+    )
+    double fx_bce_row_f64(
+        const double* z, const double* y, Py_ssize_t n, const double* pos_weight,
+        const double* row_weight, double smoothing, double loss_scale,
+        double grad_scale, double* loss_out, double* grad_out,
+    )
+    double fx_bce_row_f32(
+        const float* z, const float* y, Py_ssize_t n, const double* pos_weight,
+        const double* row_weight, double smoothing, double loss_scale,
+        double grad_scale, float* loss_out, float* grad_out,
+    )
 
 
-cdef inline double element_grad(double z, double pos, double neg) noexcept nogil:
-    """d/dz of element_loss: neg * sigmoid(z) - pos * sigmoid(-z)."""
-    cdef double grad = 0.0
-    if isnan(z):
-        return z
-    if neg > 0.0:
-        grad = neg * fx_sigmoid(z)
-    if pos > 0.0:
-        grad = grad - pos * fx_sigmoid(-z)
-    return grad
+cdef inline double bce_span(
+    const floating* z,           # IN (n,) logits
+    const floating* y,           # IN (n,) targets
+    Py_ssize_t n,
+    bint one_label,              # True: n rows of one label; False: one row
+    const double* pos_weight,    # IN (1,) if one_label else (n,)
+    const double* row_weight,    # IN (n,) if one_label else (1,)
+    double smoothing,
+    double loss_scale,
+    double grad_scale,
+    floating* loss_out,          # OUT (n,) or NULL
+    floating* grad_out,          # OUT (n,) or NULL
+) noexcept nogil:
+    """Sum of the weighted element losses of a contiguous span."""
+    if floating is double:
+        if one_label:
+            return fx_bce_flat_f64(
+                z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
+                loss_out, grad_out,
+            )
+        return fx_bce_row_f64(
+            z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
+            loss_out, grad_out,
+        )
+    else:
+        if one_label:
+            return fx_bce_flat_f32(
+                z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
+                loss_out, grad_out,
+            )
+        return fx_bce_row_f32(
+            z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
+            loss_out, grad_out,
+        )
 
 
 def bce(
@@ -72,35 +106,40 @@ def bce(
     cdef Py_ssize_t n_rows = logits.shape[0]
     cdef Py_ssize_t n_labels = logits.shape[1]
     cdef Py_ssize_t n_blocks = block_sums.shape[0]
-    cdef bint want_loss = loss_out is not None
-    cdef bint want_grad = grad_out is not None
-    cdef Py_ssize_t b, i, j, stop
+    cdef floating* loss_base = NULL
+    cdef floating* grad_base = NULL
+    cdef Py_ssize_t b, i, start, stop, offset
+    cdef double block_sum
+    if n_rows == 0 or n_labels == 0:
+        for b in range(n_blocks):
+            block_sums[b] = 0.0
+        return
+    if loss_out is not None:
+        loss_base = &loss_out[0, 0]
+    if grad_out is not None:
+        grad_base = &grad_out[0, 0]
     # Each thread takes whole blocks: more threads than blocks would only
     # cost the start-up of idle threads.
     n_threads = max(1, min(n_threads, n_blocks))
-    cdef double y, w, pos, neg, loss, row_sum, block_sum
     for b in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
-        block_sum = 0.0
-        stop = min((b + 1) * rows_per_block, n_rows)
-        for i in range(b * rows_per_block, stop):
-            w = sample_weight[i]
-            row_sum = 0.0
-            for j in range(n_labels):
-                y = (1.0 - smoothing) * target[i, j] + 0.5 * smoothing
-                pos = pos_weight[j] * y
-                neg = 1.0 - y
-                loss = element_loss(logits[i, j], pos, neg)
-                if want_grad:
-                    grad_out[i, j] = <floating>(
-                        w * grad_scale * element_grad(logits[i, j], pos, neg)
-                    )
-                # A zero weight silences an infinite loss; a NaN stays visible.
-                if w == 0.0 and not isnan(loss):
-                    loss = 0.0
-                else:
-                    loss = w * loss * loss_scale
-                if want_loss:
-                    loss_out[i, j] = <floating>loss
-                row_sum = row_sum + loss
-            block_sum = block_sum + row_sum
+        start = b * rows_per_block
+        stop = min(start + rows_per_block, n_rows)
+        if n_labels == 1:
+            # One label: the block's rows are one contiguous span of elements.
+            block_sum = bce_span(
+                &logits[start, 0], &target[start, 0], stop - start, True,
+                &pos_weight[0], &sample_weight[start], smoothing, loss_scale,
+                grad_scale, loss_base + start if loss_base != NULL else NULL,
+                grad_base + start if grad_base != NULL else NULL,
+            )
+        else:
+            block_sum = 0.0
+            for i in range(start, stop):
+                offset = i * n_labels
+                block_sum = block_sum + bce_span(
+                    &logits[i, 0], &target[i, 0], n_labels, False, &pos_weight[0],
+                    &sample_weight[i], smoothing, loss_scale, grad_scale,
+                    loss_base + offset if loss_base != NULL else NULL,
+                    grad_base + offset if grad_base != NULL else NULL,
+                )
         block_sums[b] = block_sum

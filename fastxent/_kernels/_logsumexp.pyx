@@ -21,9 +21,16 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport prange, threadid
-from libc.math cimport INFINITY, NAN, isnan, log1p
+from libc.math cimport INFINITY, NAN, isnan
 
-from fastxent._kernels._row cimport exp_block, row_has_nan, rows_per_block
+from fastxent._kernels._row cimport (
+    BlockScratch,
+    block_scratch,
+    block_scratch_size,
+    exp_block,
+    row_has_nan,
+    rows_per_block,
+)
 
 
 cdef enum Output:
@@ -38,22 +45,22 @@ cdef inline void finish_row(
     const double* e,         # IN (n,) exp(z - m)
     double m,
     double s,
+    double tail,             # log1p(s)
     Py_ssize_t n,
     double* lse_out,         # OUT logsumexp, for LOGSUMEXP
     floating* row_out,       # OUT (n,), for SOFTMAX and LOG_SOFTMAX
 ) noexcept nogil:
     cdef Py_ssize_t k
-    cdef double inv, tail
+    cdef double inv
     cdef bint has_nan
     if not isnan(s):
         if what == LOGSUMEXP:
-            lse_out[0] = m + log1p(s)
+            lse_out[0] = m + tail
         elif what == SOFTMAX:
             inv = 1.0 / (1.0 + s)
             for k in range(n):
                 row_out[k] = <floating>(e[k] * inv)
         else:
-            tail = log1p(s)
             for k in range(n):
                 row_out[k] = <floating>((z[k] - m) - tail)
         return
@@ -88,24 +95,20 @@ cdef void rows_kernel(
     if n_blocks == 0:
         return
     n_threads = max(1, min(n_threads, n_blocks))
-    cdef double[:, ::1] scratch = np.empty((n_threads, block * (n + 2)))
-    cdef Py_ssize_t[:, ::1] tops = np.empty((n_threads, block), dtype=np.intp)
-    cdef double* e
-    cdef Py_ssize_t b, t, r, i, start, rows
-    for b in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
+    cdef double[:, ::1] scratch = np.empty((n_threads, block_scratch_size(block, n)))
+    cdef BlockScratch b
+    cdef Py_ssize_t bl, t, r, i, start, rows
+    for bl in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
         t = threadid()
-        e = &scratch[t, 0]
-        start = b * block
+        b = block_scratch(&scratch[t, 0], block, n)
+        start = bl * block
         rows = min(block, n_rows - start)
-        exp_block(
-            &a[start, 0], rows, n, e, e + block * n, e + block * (n + 1),
-            &tops[t, 0],
-        )
+        exp_block(&a[start, 0], rows, n, b)
         for r in range(rows):
             i = start + r
             finish_row(
-                what, &a[i, 0], e + r * n, e[block * n + r], e[block * (n + 1) + r],
-                n, lse_base + i if lse_base != NULL else NULL,
+                what, &a[i, 0], b.e + r * n, b.m[r], b.s[r], b.tail[r], n,
+                lse_base + i if lse_base != NULL else NULL,
                 out_base + i * n if out_base != NULL else NULL,
             )
 

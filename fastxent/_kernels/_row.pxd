@@ -9,13 +9,13 @@ recommend: with ``m = max(z)``,
 so the leading term 1 never enters a sum that a tiny ``s`` must survive.
 Other entries equal to the maximum each contribute an exact 1 to ``s``.
 
-The exponentials are computed for a block of consecutive rows at once
-(``exp_block``): shift each row by its maximum into a scratch buffer, then
-run one long vectorised ``exp`` over the whole block. Rows of 2 or 10
-classes would otherwise spend their time in loop prologues and scalar
-remainders. ``rows_per_block`` sizes a block to about 16 KiB of doubles so
-it stays in L1 while the caller finishes its rows. Blocks depend only on
-the shape, never on the number of threads.
+``exp_block`` gives a block of consecutive rows their maxima, ``exp(z - m)``,
+tail sums ``s`` and ``log1p(s)`` (a branch-free log1p, vectorised over the
+block's rows). Rows of up to ``SHORT_ROW`` classes are reduced across rows
+(``fx_short_rows.h``); longer rows are shifted (finding the argmax on the
+way), then exponentiated and summed in one pass, row by row. ``rows_per_block`` sizes a
+block to about 16 KiB of doubles so it stays in L1 while the caller finishes
+its rows. Blocks depend only on the shape, never on the number of threads.
 """
 from cython cimport floating
 from libc.math cimport INFINITY, NAN, isnan
@@ -23,14 +23,44 @@ from libc.math cimport INFINITY, NAN, isnan
 
 cdef extern from "fx_math.h" nogil:
     double fx_exp_nonpos(double x)
-    double fx_log1pexp(double x)
-    double fx_sigmoid(double x)
+    double fx_log1p_nonneg(double u)
     double fx_row_max_f64(const double* z, Py_ssize_t n)
     double fx_row_max_f32(const float* z, Py_ssize_t n)
-    Py_ssize_t fx_row_shift_f64(const double* z, Py_ssize_t n, double m, double* out)
-    Py_ssize_t fx_row_shift_f32(const float* z, Py_ssize_t n, double m, double* out)
-    void fx_exp_nonpos_inplace(double* x, Py_ssize_t n)
-    double fx_sum(const double* x, Py_ssize_t n)
+    Py_ssize_t fx_row_shift_f64(
+        const double* z, Py_ssize_t n, double m, double* out, Py_ssize_t* top
+    )
+    Py_ssize_t fx_row_shift_f32(
+        const float* z, Py_ssize_t n, double m, double* out, Py_ssize_t* top
+    )
+    double fx_exp_sum_inplace(double* x, Py_ssize_t n)
+
+
+cdef extern from "fx_short_rows.h" nogil:
+    void fx_short_rows_f64(
+        const double* z, Py_ssize_t n_rows, Py_ssize_t n, double* t, double* m,
+        double* s, double* tail, double* top,
+    )
+    void fx_short_rows_f32(
+        const float* z, Py_ssize_t n_rows, Py_ssize_t n, double* t, double* m,
+        double* s, double* tail, double* top,
+    )
+    void fx_short_rows_hard_f64(
+        const double* z, Py_ssize_t n_rows, Py_ssize_t n, const double* t,
+        const double* m, const double* s, const double* tail,
+        const Py_ssize_t* labels, const double* class_weight,
+        const double* sample_weight, double loss_scale, double grad_scale,
+        double* loss_out, double* grad, double* coef, double* grad_top,
+    )
+    void fx_short_rows_hard_f32(
+        const float* z, Py_ssize_t n_rows, Py_ssize_t n, const double* t,
+        const double* m, const double* s, const double* tail,
+        const Py_ssize_t* labels, const double* class_weight,
+        const double* sample_weight, double loss_scale, double grad_scale,
+        double* loss_out, float* grad, double* coef, double* grad_top,
+    )
+    void fx_class_major_to_rows(
+        const double* t, Py_ssize_t n_rows, Py_ssize_t n, double* e
+    )
 
 
 cdef enum:
@@ -44,10 +74,36 @@ cdef inline Py_ssize_t rows_per_block(Py_ssize_t n) noexcept nogil:
     return BLOCK_ELEMENTS // (n if n > 0 else 1)
 
 
-# Rows up to this length are reduced by inline scalar loops: for them the
-# call into a dispatched vector loop costs more than the loop itself.
+# Rows up to this length are reduced across rows (fx_short_rows.h): for them
+# a vector loop along the row is mostly prologue and remainder.
 cdef enum:
     SHORT_ROW = 16
+
+
+cdef struct BlockScratch:
+    double* e        # (block, n) exp(z - m), row-major
+    double* work     # (block * (n + 1),) class-major exponentials, argmaxima
+    double* m        # (block,) row maxima
+    double* s        # (block,) tail sums
+    double* tail     # (block,) log1p(s)
+
+
+cdef inline Py_ssize_t block_scratch_size(Py_ssize_t block, Py_ssize_t n) noexcept nogil:
+    """Doubles of one thread's BlockScratch for blocks of `block` rows of n."""
+    return block * (2 * n + 4)
+
+
+cdef inline BlockScratch block_scratch(
+    double* base, Py_ssize_t block, Py_ssize_t n
+) noexcept nogil:
+    """Carve a BlockScratch out of block_scratch_size(block, n) doubles."""
+    cdef BlockScratch b
+    b.e = base
+    b.work = base + block * n
+    b.m = b.work + block * (n + 1)
+    b.s = b.m + block
+    b.tail = b.s + block
+    return b
 
 
 cdef inline bint row_has_nan(const floating* z, Py_ssize_t n) noexcept nogil:
@@ -67,139 +123,49 @@ cdef inline double row_max(const floating* z, Py_ssize_t n) noexcept nogil:
         return fx_row_max_f32(z, n)
 
 
+cdef inline void short_rows(
+    const floating* z,       # IN (n_rows, n) consecutive rows, n <= SHORT_ROW
+    Py_ssize_t n_rows,
+    Py_ssize_t n,
+    BlockScratch b,          # OUT work (class-major exp), m, s, tail
+) noexcept nogil:
+    """Maxima, exp(z - m) (class-major in b.work), s and log1p(s) of short rows."""
+    if floating is double:
+        fx_short_rows_f64(z, n_rows, n, b.work, b.m, b.s, b.tail, b.work + n_rows * n)
+    else:
+        fx_short_rows_f32(z, n_rows, n, b.work, b.m, b.s, b.tail, b.work + n_rows * n)
+
+
 cdef inline void exp_block(
     const floating* z,       # IN (n_rows, n) consecutive rows
     Py_ssize_t n_rows,
     Py_ssize_t n,
-    double* e,               # OUT (n_rows, n) exp(z - m), row by row
-    double* m,               # OUT (n_rows,) row maxima
-    double* s,               # OUT (n_rows,) tail sums s
-    Py_ssize_t* top,         # scratch (n_rows,)
+    BlockScratch b,          # OUT e, m, s, tail; work is scratch
 ) noexcept nogil:
-    """Row maxima, exp(z - m) and the tail sums s of a block of rows.
+    """Row maxima, exp(z - m), the tail sums s and log1p(s) of a block of rows.
 
     A row with a NaN or a +inf gets ``s = NaN``; an all -inf row gets
     ``m = -inf`` (and ``s = NaN``). Only normal rows have a valid ``e``.
     """
-    cdef Py_ssize_t r
+    cdef Py_ssize_t r, top
+    cdef double* e
     if n <= SHORT_ROW:
-        r = 0
-        # Four rows at a time: a short row's maximum and sum are chains of n
-        # dependent operations; four independent chains let the CPU overlap
-        # them. Each row still sees its classes in order, so results are
-        # those of a row-by-row loop.
-        while r + 4 <= n_rows:
-            short_rows_max4(z + r * n, n, m + r, top + r)
-            r = r + 4
-        while r < n_rows:
-            short_row_max(z + r * n, n, m + r, top + r)
-            r = r + 1
-    else:
-        for r in range(n_rows):
-            m[r] = row_max(z + r * n, n)
-            top[r] = -1
+        short_rows(z, n_rows, n, b)
+        fx_class_major_to_rows(b.work, n_rows, n, b.e)
+        return
     for r in range(n_rows):
-        if m[r] == INFINITY or m[r] == -INFINITY or not shift_row(
-            z + r * n, n, m[r], e + r * n
+        e = b.e + r * n
+        b.m[r] = row_max(z + r * n, n)
+        b.s[r] = NAN
+        if b.m[r] != INFINITY and b.m[r] != -INFINITY and shift_row(
+            z + r * n, n, b.m[r], e, &top
         ):
-            top[r] = -1
-            continue
-        if n > SHORT_ROW:
-            top[r] = 0
-            while e[r * n + top[r]] != 0.0:
-                top[r] = top[r] + 1
-        # The first maximal entry is "the" argmax: exp(0) = 1 is kept out
-        # of the sum by shifting it to -inf, and put back afterwards.
-        e[r * n + top[r]] = -INFINITY
-    fx_exp_nonpos_inplace(e, n_rows * n)
-    if n <= SHORT_ROW:
-        r = 0
-        while r + 4 <= n_rows:
-            short_rows_sum4(e + r * n, n, s + r)
-            r = r + 4
-        while r < n_rows:
-            s[r] = short_row_sum(e + r * n, n)
-            r = r + 1
-    else:
-        for r in range(n_rows):
-            s[r] = fx_sum(e + r * n, n)
-    for r in range(n_rows):
-        if top[r] < 0:
-            s[r] = NAN
-        else:
-            e[r * n + top[r]] = 1.0
-
-
-# The short-row helpers below use conditional expressions, which compile to
-# max / cmov, where an `if` would mispredict at every new running maximum.
-# The first maximal entry wins (strict >); NaN never does.
-
-cdef inline void short_row_max(
-    const floating* z, Py_ssize_t n, double* m, Py_ssize_t* top
-) noexcept nogil:
-    """m[0], top[0] = max and first argmax of one row."""
-    cdef double m0 = -INFINITY
-    cdef Py_ssize_t t0 = 0, k
-    for k in range(n):
-        t0 = k if z[k] > m0 else t0
-        m0 = z[k] if z[k] > m0 else m0
-    m[0] = m0
-    top[0] = t0
-
-
-cdef inline void short_rows_max4(
-    const floating* z, Py_ssize_t n, double* m, Py_ssize_t* top
-) noexcept nogil:
-    """m[0:4], top[0:4] = max and first argmax of four consecutive rows."""
-    cdef double m0 = -INFINITY, m1 = -INFINITY, m2 = -INFINITY, m3 = -INFINITY
-    cdef double z0, z1, z2, z3
-    cdef Py_ssize_t t0 = 0, t1 = 0, t2 = 0, t3 = 0, k
-    for k in range(n):
-        z0 = z[k]
-        z1 = z[n + k]
-        z2 = z[2 * n + k]
-        z3 = z[3 * n + k]
-        t0 = k if z0 > m0 else t0
-        t1 = k if z1 > m1 else t1
-        t2 = k if z2 > m2 else t2
-        t3 = k if z3 > m3 else t3
-        m0 = z0 if z0 > m0 else m0
-        m1 = z1 if z1 > m1 else m1
-        m2 = z2 if z2 > m2 else m2
-        m3 = z3 if z3 > m3 else m3
-    m[0] = m0
-    m[1] = m1
-    m[2] = m2
-    m[3] = m3
-    top[0] = t0
-    top[1] = t1
-    top[2] = t2
-    top[3] = t3
-
-
-cdef inline double short_row_sum(const double* e, Py_ssize_t n) noexcept nogil:
-    cdef double total = 0.0
-    cdef Py_ssize_t k
-    for k in range(n):
-        total = total + e[k]
-    return total
-
-
-cdef inline void short_rows_sum4(
-    const double* e, Py_ssize_t n, double* s
-) noexcept nogil:
-    """s[0:4] = sums of four consecutive rows, each in class order."""
-    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-    cdef Py_ssize_t k
-    for k in range(n):
-        s0 = s0 + e[k]
-        s1 = s1 + e[n + k]
-        s2 = s2 + e[2 * n + k]
-        s3 = s3 + e[3 * n + k]
-    s[0] = s0
-    s[1] = s1
-    s[2] = s2
-    s[3] = s3
+            # The first maximal entry is "the" argmax: exp(0) = 1 is kept
+            # out of the sum by shifting it to -inf, and put back afterwards.
+            e[top] = -INFINITY
+            b.s[r] = fx_exp_sum_inplace(e, n)
+            e[top] = 1.0
+        b.tail[r] = fx_log1p_nonneg(b.s[r])
 
 
 cdef inline bint shift_row(
@@ -207,16 +173,12 @@ cdef inline bint shift_row(
     Py_ssize_t n,
     double m,
     double* shifted,         # OUT (n,) z - m
+    Py_ssize_t* top,         # OUT first k with z[k] == m
 ) noexcept nogil:
     """shifted = z - m; False when the row holds a NaN (fails z <= m)."""
-    cdef Py_ssize_t k, n_ordered = 0
-    if n > SHORT_ROW:
-        if floating is double:
-            n_ordered = fx_row_shift_f64(z, n, m, shifted)
-        else:
-            n_ordered = fx_row_shift_f32(z, n, m, shifted)
-        return n_ordered == n
-    for k in range(n):
-        shifted[k] = z[k] - m
-        n_ordered = n_ordered + (z[k] <= m)
+    cdef Py_ssize_t n_ordered
+    if floating is double:
+        n_ordered = fx_row_shift_f64(z, n, m, shifted, top)
+    else:
+        n_ordered = fx_row_shift_f32(z, n, m, shifted, top)
     return n_ordered == n

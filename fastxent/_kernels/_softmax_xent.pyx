@@ -13,6 +13,12 @@ Design, from the inside out:
 (c) ``xent_hard`` / ``xent_soft``: an OpenMP ``prange`` over blocks. Rows
     are independent, so the per-row losses (``loss_out``) do not depend on
     the thread count; the caller reduces them in a fixed order.
+(d) Fast paths for hard labels without label smoothing, which finish whole
+    blocks in C: ``two_class_rows`` (the binary loss of the gap between two
+    logits, ``fx_binary.h``) and ``hard_rows_short`` (rows of up to
+    ``SHORT_ROW`` classes reduced across rows, ``fx_short_rows.h``). They
+    hand the rare rows they do not finish (ignored labels, non-finite rows)
+    back to (b), one row at a time.
 
 The weights arrive already resolved by the Python layer: the target row is
 ``a_k = class_weight_k * ((1 - e) p_k + e * sum(p) / n_classes)`` (label
@@ -36,9 +42,32 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport prange, threadid
-from libc.math cimport INFINITY, NAN, isnan, log1p
+from libc.math cimport INFINITY, NAN, isnan
 
-from fastxent._kernels._row cimport exp_block, row_has_nan, rows_per_block
+from fastxent._kernels._row cimport (
+    SHORT_ROW,
+    BlockScratch,
+    block_scratch,
+    block_scratch_size,
+    exp_block,
+    fx_short_rows_hard_f32,
+    fx_short_rows_hard_f64,
+    row_has_nan,
+    rows_per_block,
+    short_rows,
+)
+
+cdef extern from "fx_binary.h" nogil:
+    void fx_two_class_hard_f64(
+        const double* z, Py_ssize_t n_rows, const Py_ssize_t* labels,
+        const double* class_weight, const double* sample_weight, double loss_scale,
+        double grad_scale, double* loss_out, double* grad,
+    )
+    void fx_two_class_hard_f32(
+        const float* z, Py_ssize_t n_rows, const Py_ssize_t* labels,
+        const double* class_weight, const double* sample_weight, double loss_scale,
+        double grad_scale, double* loss_out, float* grad,
+    )
 
 
 cdef inline double hard_row(
@@ -46,6 +75,7 @@ cdef inline double hard_row(
     const double* e,             # IN (n_classes,) exp(z - m)
     double m,                    # row maximum
     double s,                    # tail sum (NaN for a NaN / +inf row)
+    double lse_tail,             # log1p(s)
     Py_ssize_t n_classes,
     Py_ssize_t y,                # target class, 0 <= y < n_classes
     const double* class_weight,  # IN (n_classes,)
@@ -59,7 +89,7 @@ cdef inline double hard_row(
     cdef double hard_mass = (1.0 - smoothing) * class_weight[y]
     cdef double a_y = hard_mass + per_class * class_weight[y]
     cdef double total = hard_mass + per_class * class_weight_sum
-    cdef double lse_tail, loss, inv, e_y, one_minus_q_y, a_k
+    cdef double loss, inv, e_y, one_minus_q_y, a_k
     cdef Py_ssize_t k
 
     # A NaN is never the maximum, so a row of NaN and -inf has m = -inf too;
@@ -73,7 +103,6 @@ cdef inline double hard_row(
         return INFINITY if total > 0.0 else 0.0
     if isnan(s):
         return NAN
-    lse_tail = log1p(s)
     loss = 0.0
     if hard_mass > 0.0:
         loss = hard_mass * ((m - z[y]) + lse_tail)
@@ -88,10 +117,16 @@ cdef inline double hard_row(
 
     if grad != NULL:
         inv = 1.0 / (1.0 + s)
-        for k in range(n_classes):
-            grad[k] = <floating>(
-                (total * inv * e[k] - per_class * class_weight[k]) * grad_scale
-            )
+        if per_class == 0.0:
+            # Without smoothing: the same values (x - 0 = x) without a
+            # second stream of class weights to read.
+            for k in range(n_classes):
+                grad[k] = <floating>(total * inv * e[k] * grad_scale)
+        else:
+            for k in range(n_classes):
+                grad[k] = <floating>(
+                    (total * inv * e[k] - per_class * class_weight[k]) * grad_scale
+                )
         e_y = e[y]
         one_minus_q_y = ((1.0 - e_y) + s) * inv
         grad[y] = <floating>((
@@ -106,6 +141,7 @@ cdef inline double soft_row(
     const double* e,             # IN (n_classes,) exp(z - m)
     double m,                    # row maximum
     double s,                    # tail sum (NaN for a NaN / +inf row)
+    double lse_tail,             # log1p(s)
     const floating* p,           # IN (n_classes,) target, before smoothing
     Py_ssize_t n_classes,
     const double* class_weight,  # IN (n_classes,)
@@ -117,7 +153,7 @@ cdef inline double soft_row(
     cdef double mass = 0.0
     cdef double total = 0.0
     cdef double loss = 0.0
-    cdef double per_class, lse_tail, inv, a_k, e_k
+    cdef double per_class, inv, a_k, e_k
     cdef Py_ssize_t k
 
     if smoothing > 0.0:
@@ -133,7 +169,6 @@ cdef inline double soft_row(
         return INFINITY if total > 0.0 else 0.0
     if isnan(s):
         return NAN
-    lse_tail = log1p(s)
     for k in range(n_classes):
         a_k = class_weight[k] * ((1.0 - smoothing) * p[k] + per_class)
         total = total + a_k
@@ -157,6 +192,69 @@ cdef inline double weighted(double loss, double weight) noexcept nogil:
     if weight == 0.0 and not isnan(loss):
         return 0.0
     return weight * loss
+
+
+cdef inline void hard_rows_short(
+    const floating* z,           # IN (n_rows, n_classes), n_classes <= SHORT_ROW
+    Py_ssize_t n_rows,
+    Py_ssize_t n_classes,
+    const Py_ssize_t* labels,    # IN (n_rows,)
+    const double* class_weight,  # IN (n_classes,)
+    const double* sample_weight, # IN (n_rows,)
+    double loss_scale,
+    double grad_scale,
+    double* loss_out,            # OUT (n_rows,)
+    floating* grad,              # OUT (n_rows, n_classes) or NULL
+    BlockScratch b,
+) noexcept nogil:
+    """Hard labels without label smoothing, reduced across rows (fx_short_rows.h).
+
+    The block's exponentials stay class-major in ``b.work``; ``b.e`` and the
+    argmaxima's slot after them in ``b.work`` take per-row gradient factors.
+    """
+    short_rows(z, n_rows, n_classes, b)
+    if floating is double:
+        fx_short_rows_hard_f64(
+            z, n_rows, n_classes, b.work, b.m, b.s, b.tail, labels, class_weight,
+            sample_weight, loss_scale, grad_scale, loss_out, grad, b.e,
+            b.work + n_rows * n_classes,
+        )
+    else:
+        fx_short_rows_hard_f32(
+            z, n_rows, n_classes, b.work, b.m, b.s, b.tail, labels, class_weight,
+            sample_weight, loss_scale, grad_scale, loss_out, grad, b.e,
+            b.work + n_rows * n_classes,
+        )
+
+
+cdef inline void two_class_rows(
+    const floating* z,           # IN (n_rows, 2)
+    Py_ssize_t n_rows,
+    const Py_ssize_t* labels,    # IN (n_rows,)
+    const double* class_weight,  # IN (2,)
+    const double* sample_weight, # IN (n_rows,)
+    double loss_scale,
+    double grad_scale,
+    double* loss_out,            # OUT (n_rows,), NaN where not finished
+    floating* grad,              # OUT (n_rows, 2) or NULL
+) noexcept nogil:
+    """Two classes, hard labels, no smoothing: the binary loss of the logits' gap."""
+    if floating is double:
+        fx_two_class_hard_f64(
+            z, n_rows, labels, class_weight, sample_weight, loss_scale, grad_scale,
+            loss_out, grad,
+        )
+    else:
+        fx_two_class_hard_f32(
+            z, n_rows, labels, class_weight, sample_weight, loss_scale, grad_scale,
+            loss_out, grad,
+        )
+
+
+cdef enum Path:
+    GENERAL     # exp_block, then hard_row for every row
+    SHORT       # hard_rows_short; rows with s = NaN or y < 0 redone by GENERAL
+    TWO_CLASS   # two_class_rows; rows with a NaN loss or y < 0 redone by GENERAL
 
 
 def xent_hard(
@@ -185,27 +283,59 @@ def xent_hard(
     if n_blocks == 0:
         return
     n_threads = max(1, min(n_threads, n_blocks))
-    cdef double[:, ::1] scratch = np.empty((n_threads, block * (n_classes + 2)))
-    cdef Py_ssize_t[:, ::1] tops = np.empty((n_threads, block), dtype=np.intp)
+    # Per thread: a block's scratch, then one row's for the rows the fast
+    # paths hand back (ignored labels, non-finite rows).
+    cdef Py_ssize_t block_size = block_scratch_size(block, n_classes)
+    cdef double[:, ::1] scratch = np.empty(
+        (n_threads, block_size + block_scratch_size(1, n_classes))
+    )
+    # Hard labels without smoothing have fast paths that hand back the rare
+    # rows they do not finish (see below).
+    cdef Path path = GENERAL
+    if smoothing == 0.0 and n_classes == 2:
+        path = TWO_CLASS
+    elif smoothing == 0.0 and n_classes <= SHORT_ROW:
+        path = SHORT
     cdef floating* grad_base = NULL
     cdef floating* grad_row
-    cdef double* e
-    cdef Py_ssize_t b, t, r, i, k, y, start, rows
+    cdef BlockScratch b, row
+    cdef Py_ssize_t bl, t, r, i, j, k, y, start, rows
     cdef double loss
     if grad_out is not None:
         grad_base = &grad_out[0, 0]
-    for b in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
+    for bl in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
         t = threadid()
-        e = &scratch[t, 0]
-        start = b * block
+        start = bl * block
         rows = min(block, n_samples - start)
-        exp_block(
-            &logits[start, 0], rows, n_classes, e, e + block * n_classes,
-            e + block * (n_classes + 1), &tops[t, 0],
-        )
+        b = block_scratch(&scratch[t, 0], block, n_classes)
+        if path == TWO_CLASS:
+            two_class_rows(
+                &logits[start, 0], rows, &labels[start], &class_weight[0],
+                &sample_weight[start], loss_scale, grad_scale, &loss_out[start],
+                grad_base + start * 2 if grad_base != NULL else NULL,
+            )
+        elif path == SHORT:
+            hard_rows_short(
+                &logits[start, 0], rows, n_classes, &labels[start], &class_weight[0],
+                &sample_weight[start], loss_scale, grad_scale, &loss_out[start],
+                grad_base + start * n_classes if grad_base != NULL else NULL, b,
+            )
+        else:
+            exp_block(&logits[start, 0], rows, n_classes, b)
         for r in range(rows):
             i = start + r
             y = labels[i]
+            row = b
+            j = r
+            if path != GENERAL:
+                if y >= 0 and not (
+                    isnan(loss_out[i]) if path == TWO_CLASS else isnan(b.s[r])
+                ):
+                    continue
+                # Redo the row alone on the general path.
+                row = block_scratch(&scratch[t, block_size], 1, n_classes)
+                exp_block(&logits[i, 0], 1, n_classes, row)
+                j = 0
             grad_row = NULL
             if grad_base != NULL:
                 grad_row = grad_base + i * n_classes
@@ -214,13 +344,13 @@ def xent_hard(
                 if grad_row != NULL:
                     for k in range(n_classes):
                         grad_row[k] = 0.0
-                continue
-            loss = hard_row(
-                &logits[i, 0], e + r * n_classes, e[block * n_classes + r],
-                e[block * (n_classes + 1) + r], n_classes, y, &class_weight[0],
-                class_weight_sum, smoothing, grad_row, sample_weight[i] * grad_scale,
-            )
-            loss_out[i] = weighted(loss, sample_weight[i]) * loss_scale
+            else:
+                loss = hard_row(
+                    &logits[i, 0], row.e + j * n_classes, row.m[j], row.s[j],
+                    row.tail[j], n_classes, y, &class_weight[0], class_weight_sum,
+                    smoothing, grad_row, sample_weight[i] * grad_scale,
+                )
+                loss_out[i] = weighted(loss, sample_weight[i]) * loss_scale
 
 
 def xent_soft(
@@ -246,32 +376,30 @@ def xent_soft(
     if n_blocks == 0:
         return
     n_threads = max(1, min(n_threads, n_blocks))
-    cdef double[:, ::1] scratch = np.empty((n_threads, block * (n_classes + 2)))
-    cdef Py_ssize_t[:, ::1] tops = np.empty((n_threads, block), dtype=np.intp)
+    cdef double[:, ::1] scratch = np.empty(
+        (n_threads, block_scratch_size(block, n_classes))
+    )
     cdef floating* grad_base = NULL
     cdef floating* grad_row
-    cdef double* e
-    cdef Py_ssize_t b, t, r, i, start, rows
+    cdef BlockScratch b
+    cdef Py_ssize_t bl, t, r, i, start, rows
     cdef double loss
     if grad_out is not None:
         grad_base = &grad_out[0, 0]
-    for b in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
+    for bl in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
         t = threadid()
-        e = &scratch[t, 0]
-        start = b * block
+        b = block_scratch(&scratch[t, 0], block, n_classes)
+        start = bl * block
         rows = min(block, n_samples - start)
-        exp_block(
-            &logits[start, 0], rows, n_classes, e, e + block * n_classes,
-            e + block * (n_classes + 1), &tops[t, 0],
-        )
+        exp_block(&logits[start, 0], rows, n_classes, b)
         for r in range(rows):
             i = start + r
             grad_row = NULL
             if grad_base != NULL:
                 grad_row = grad_base + i * n_classes
             loss = soft_row(
-                &logits[i, 0], e + r * n_classes, e[block * n_classes + r],
-                e[block * (n_classes + 1) + r], &target[i, 0], n_classes,
-                &class_weight[0], smoothing, grad_row, sample_weight[i] * grad_scale,
+                &logits[i, 0], b.e + r * n_classes, b.m[r], b.s[r], b.tail[r],
+                &target[i, 0], n_classes, &class_weight[0], smoothing, grad_row,
+                sample_weight[i] * grad_scale,
             )
             loss_out[i] = weighted(loss, sample_weight[i]) * loss_scale

@@ -414,12 +414,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 "learning_rate must be 'auto' or a positive float, got "
                 f"{self.learning_rate!r}"
             )
-        if self.batch_size is not None and (
-            not _is_int(self.batch_size) or self.batch_size < 1
-        ):
-            raise ValueError(
-                f"batch_size must be a positive int or None, got {self.batch_size!r}"
-            )
+        _check_positive_int_or_none(self.batch_size, "batch_size")
         if self.class_weight is not None and not (
             isinstance(self.class_weight, dict) or self.class_weight == "balanced"
         ):
@@ -427,12 +422,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 "class_weight must be a dict, 'balanced' or None, got "
                 f"{self.class_weight!r}"
             )
-        if self.n_threads is not None and (
-            not _is_int(self.n_threads) or self.n_threads < 1
-        ):
-            raise ValueError(
-                f"n_threads must be a positive int or None, got {self.n_threads!r}"
-            )
+        _check_positive_int_or_none(self.n_threads, "n_threads")
 
     def _validate_X_y(self, X, y, *, reset):
         X, y = validate_data(
@@ -630,6 +620,12 @@ def _is_real(value):
 
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_positive_int_or_none(value, name):
+    """Raise ``ValueError`` unless ``value`` is None or an int >= 1."""
+    if value is not None and (not _is_int(value) or value < 1):
+        raise ValueError(f"{name} must be a positive int or None, got {value!r}")
 
 
 def _check_sample_weight(sample_weight, n_samples):

@@ -361,6 +361,30 @@ def _armijo_search(problem, w, D, Z, XD, objective, decrease, w_out, Z_out):
     return 0.0, objective, None
 
 
+def _line_search_state(problem, w0):
+    """Buffers of a line-search solver, filled at the starting point ``w0``.
+
+    Returns
+    -------
+    x, x_new, g, g_new : ndarray of shape (n_rows, n_outputs)
+        The iterate (a float64 copy of ``w0``), a buffer for the next one,
+        the gradient at ``x`` and a buffer for the next gradient.
+    Z, Zn, XD : ndarray of shape (n_samples, n_outputs)
+        The logits at ``x`` and buffers for the trial logits and ``X~D``.
+    smooth : float
+        The smooth part of the objective at ``x``.
+    """
+    x = np.array(w0, dtype=np.float64)
+    g = np.empty_like(x)
+    Z = problem.datafit.logits(x, problem.new_logits())
+    smooth = problem.smooth_value(x, Z, with_grad=True)
+    problem.gradient(x, g)
+    return (
+        x, np.empty_like(x), g, np.empty_like(x),
+        Z, problem.new_logits(), problem.new_logits(), smooth,
+    )  # fmt: skip
+
+
 def solve_gd(problem, w0, *, max_iter, tol, step=None, fixed_step=False, verbose=0):
     """Proximal gradient descent with an Armijo line search.
 
@@ -388,15 +412,7 @@ def solve_gd(problem, w0, *, max_iter, tol, step=None, fixed_step=False, verbose
     datafit, penalty = problem.datafit, problem.penalty
     progress = _Progress("gd", verbose, max_iter)
 
-    x = np.array(w0, dtype=np.float64)
-    x_new = np.empty_like(x)
-    g = np.empty_like(x)
-    g_new = np.empty_like(x)
-    Z = datafit.logits(x, problem.new_logits())
-    Zn = problem.new_logits()
-    XD = problem.new_logits()
-    smooth_x = problem.smooth_value(x, Z, with_grad=True)
-    problem.gradient(x, g)
+    x, x_new, g, g_new, Z, Zn, XD, smooth_x = _line_search_state(problem, w0)
     objective = smooth_x + penalty.nonsmooth_value(x)
     t = problem.initial_step(step)
     history = []
@@ -478,15 +494,7 @@ def solve_lbfgs(problem, w0, *, max_iter, tol, memory=10, verbose=0):
     datafit = problem.datafit
     progress = _Progress("lbfgs", verbose, max_iter)
 
-    x = np.array(w0, dtype=np.float64)
-    x_new = np.empty_like(x)
-    g = np.empty_like(x)
-    g_new = np.empty_like(x)
-    Z = datafit.logits(x, problem.new_logits())
-    Zn = problem.new_logits()
-    XD = problem.new_logits()
-    objective = problem.smooth_value(x, Z, with_grad=True)
-    problem.gradient(x, g)
+    x, x_new, g, g_new, Z, Zn, XD, objective = _line_search_state(problem, w0)
     pairs = []  # (s, y, 1 / s.y), oldest first
     history = []
     opt = np.inf

@@ -29,6 +29,8 @@ from sklearn.utils import assert_all_finite, check_array, check_consistent_lengt
 from sklearn.utils._param_validation import Hidden, validate_params
 from sklearn.utils.validation import _check_sample_weight
 
+from fastxent._kernels import _proba_scan
+
 # The dtypes check_array keeps for y_pred (numpy's real floating types in
 # scikit-learn's order); anything else becomes float64.
 _FLOAT_DTYPES = (np.float64, np.float32, np.float16)
@@ -98,23 +100,53 @@ shape (n_samples, n_classes)
         # the dimension, so its call decides which exception is raised.
         check_array(y_pred, ensure_2d=False, dtype=_FLOAT_DTYPES)
         raise
-    _check_probability_range(y_pred)
-    check_consistent_length(y_pred, y_true, sample_weight)
-    if sample_weight is not None:
-        _check_sample_weight(sample_weight, y_pred, force_float_dtype=False)
-
-    codes, indicator, classes = _encode_labels(y_true, labels)
     binary_column = y_pred.ndim == 1 or y_pred.shape[1] == 1
+    n_columns = 2 if binary_column else y_pred.shape[1]
+
+    # scikit-learn checks the range of y_pred first. Here the range test
+    # shares the pass that picks each row's probability, which needs the
+    # labels; so the label checks run first with their warnings held back,
+    # and an error or warning of theirs only surfaces once the range is
+    # known to be valid, which gives scikit-learn's order of events.
+    with warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter("always")
+        try:
+            check_consistent_length(y_pred, y_true, sample_weight)
+            if sample_weight is not None:
+                _check_sample_weight(sample_weight, y_pred, force_float_dtype=False)
+            codes, indicator, classes = _encode_labels(y_true, labels)
+            label_error = None
+        except Exception as err:  # re-raised below, after the range check
+            label_error = err
+            codes = None
+
+    scan = None
+    if codes is not None and classes.shape[0] == n_columns:
+        scan = _scan(y_pred, codes, binary_column)
+    if scan is None or not scan[0]:
+        _check_probability_range(y_pred)
+    for caught in held:
+        warnings.warn_explicit(
+            caught.message, caught.category, caught.filename, caught.lineno
+        )
+    if label_error is not None:
+        raise label_error
+
     if binary_column:
         y_pred = y_pred.reshape(-1)
-    n_columns = 2 if binary_column else y_pred.shape[1]
-    _warn_unless_rows_sum_to_one(y_pred, binary_column)
-    _check_class_count(classes, n_columns, labels)
-
-    if codes is not None:
-        losses = _gathered_losses(y_pred, codes, binary_column)
+    if scan is None:
+        low, high = _row_sum_extremes(y_pred, binary_column)
+        _warn_unless_sums_near_one(y_pred, binary_column, low, high)
+        _check_class_count(classes, n_columns, labels)
+        if codes is not None:
+            losses = _gathered_losses(y_pred, codes, binary_column)
+        else:
+            losses = _indicator_losses(y_pred, indicator, binary_column)
     else:
-        losses = _indicator_losses(y_pred, indicator, binary_column)
+        _, low, high, picked = scan
+        _warn_unless_sums_near_one(y_pred, binary_column, low, high)
+        np.log(picked, out=picked)
+        losses = np.negative(picked, out=picked)
     # scikit-learn's _average on numpy arrays, call for call, so that the
     # reduction order (numpy's pairwise sum, or BLAS dot) is the same.
     if normalize:
@@ -246,34 +278,68 @@ def _check_several_classes(classes: np.ndarray, labels) -> None:
     )
 
 
-def _warn_unless_rows_sum_to_one(y_pred: np.ndarray, binary_column: bool) -> None:
-    """scikit-learn's warning when a row's probabilities do not sum to 1.
+def _scan(y_pred, codes, binary_column):
+    """The one-pass kernel's results, or None where it does not apply.
 
-    Its test is ``all(isclose(row_sums, 1, rtol=sqrt(eps)))``, i.e. the
-    largest deviation ``|row_sum - 1|`` against ``1e-8 + rtol``. Row sums come
-    from ``einsum``, twice as fast as ``sum(axis=1)`` on short rows but adding
-    in another order; only when the largest deviation lies within the
-    rounding of both sums of the threshold are the rows summed and tested
-    again exactly as scikit-learn does, so the decision is always its own.
+    Returns
+    -------
+    (in_range, low, high, picked) or None
+        As ``_proba_scan.scan_rows``, with ``picked`` each row's clipped
+        probability of its class. None for float16 or non-contiguous
+        ``y_pred``, which take the numpy path.
     """
-    eps = np.finfo(y_pred.dtype).eps
-    rtol = math.sqrt(eps)
-    one = np.asarray(1, dtype=y_pred.dtype)
+    if y_pred.dtype not in (np.float32, np.float64) or not y_pred.flags.c_contiguous:
+        return None
+    picked = np.empty(codes.shape[0], dtype=y_pred.dtype)
+    codes = np.ascontiguousarray(codes, dtype=np.intp)
+    if binary_column:
+        result = _proba_scan.scan_positive_column(y_pred.reshape(-1), codes, picked)
+    else:
+        result = _proba_scan.scan_rows(y_pred, codes, picked)
+    in_range, low, high, codes_ok = result
+    if not codes_ok:  # cannot happen with codes from _encode_labels
+        return None
+    return in_range, low, high, picked
+
+
+def _row_sum_extremes(y_pred: np.ndarray, binary_column: bool):
+    """The smallest and largest row sum, for :func:`_warn_unless_sums_near_one`.
+
+    Row sums come from ``einsum``, twice as fast as ``sum(axis=1)`` on short
+    rows but adding in another order, which the warning's test allows for.
+    """
     if binary_column:
         # scikit-learn's two columns are [1 - p, p]; a two-term sum has one order.
         row_sums = (1 - y_pred) + y_pred
-        n_terms = 2
     else:
         row_sums = np.einsum("ij->i", y_pred)
-        n_terms = y_pred.shape[1]
+    return float(row_sums.min()), float(row_sums.max())
+
+
+def _warn_unless_sums_near_one(y_pred, binary_column, low, high) -> None:
+    """Warn as scikit-learn does, given the extremes of the rows' sums.
+
+    Its test is ``all(isclose(row_sums, 1, rtol=sqrt(eps)))``, i.e. the
+    largest deviation ``|row_sum - 1|`` against ``1e-8 + rtol``, on sums in
+    the dtype of ``y_pred``. ``low`` and ``high`` may come from sums in
+    another order or precision: only when the largest deviation lies within
+    the rounding of both sums of the threshold are the rows summed and tested
+    again exactly as scikit-learn does, so the decision is always its own.
+    """
+    eps = float(np.finfo(y_pred.dtype).eps)
+    rtol = math.sqrt(eps)
+    n_terms = 2 if binary_column else y_pred.shape[1]
     # Rounding is monotonic, so these are the extremes of |row_sum - 1|.
-    deviation = float(max(row_sums.max() - one, one - row_sums.min()))
+    deviation = max(high - 1.0, 1.0 - low)
     threshold = 1e-8 + rtol
     # Each sum of non-negative terms errs by at most (k - 1) eps row_sum.
     slack = 2 * n_terms * eps * (1 + deviation)
     if abs(deviation - threshold) <= slack:
-        if not binary_column:
+        if binary_column:
+            row_sums = (1 - y_pred) + y_pred
+        else:
             row_sums = np.sum(y_pred, axis=1)
+        one = np.asarray(1, dtype=y_pred.dtype)
         close = bool(np.all(np.isclose(row_sums, one, rtol=rtol)))
     else:
         close = deviation <= threshold

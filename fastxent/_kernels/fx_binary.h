@@ -1,0 +1,229 @@
+/*
+ * Binary cross-entropy from logits, element by element, in loops that
+ * vectorise: one exp, one log1p and (for the gradient) one division per
+ * element, all
+ * branch-free (fx_math.h), where the scalar log1pexp / sigmoid pair called
+ * glibc's exp three times and log1p once, behind branches.
+ *
+ * With a = |z|, e = exp(-a) in (0, 1] and l = log1p(e),
+ *
+ *     log1pexp(z) = max(z, 0) + l,     log1pexp(-z) = max(-z, 0) + l,
+ *     sigmoid(-a) = e / (1 + e),       sigmoid(a) = 1 - sigmoid(-a),
+ *
+ * sums of non-negative terms, a quotient, and 1 minus at most 1/2: nothing
+ * cancels. This is Maechler's log1pexp without its cutoffs:
+ * below -37 log1p(e) returns e itself, and above 33.3 the added l falls
+ * under half an ulp of z. Infinite logits give e = 0 and l = 0 exactly.
+ *
+ * For a target y in [0, 1] (after label smoothing) with positive-class
+ * weight w_pos, pos = w_pos y and neg = 1 - y:
+ *
+ *     loss = pos log1pexp(-z) + neg log1pexp(z)
+ *     d loss / d z = neg sigmoid(z) - pos sigmoid(-z)
+ *
+ * A term whose coefficient is 0 is left out (a select, not a product), so
+ * (z, y) = (+inf, 1) and (-inf, 0) give 0 rather than 0 * inf = NaN. A NaN
+ * logit gives a NaN loss and gradient, which the caller reports.
+ *
+ * fx_bce_flat_* and fx_bce_row_* (below) return the sum of the weighted losses of their elements, added in
+ * a fixed order for a given count (vector partial sums), so it does not
+ * depend on the number of threads.
+ */
+#ifndef FASTXENT_FX_BINARY_H
+#define FASTXENT_FX_BINARY_H
+
+#include "fx_math.h"
+
+FX_ALWAYS_INLINE void fx_bce_element(
+    double z, double y, double pos_weight, double smoothing, int want_grad,
+    double *loss, double *grad)
+{
+    double target = (1.0 - smoothing) * y + 0.5 * smoothing;
+    double pos = pos_weight * target;
+    double neg = 1.0 - target;
+    double a = z < 0.0 ? -z : z;
+    double e = fx_exp_nonpos(-a);
+    double l = fx_log1p_unit(e);
+    int nonneg = z >= 0.0;
+    double pos_term = (nonneg ? 0.0 : -z) + l; /* log1pexp(-z) */
+    double neg_term = (nonneg ? z : 0.0) + l;  /* log1pexp(z) */
+    double value = (pos > 0.0 ? pos * pos_term : 0.0) +
+                   (neg > 0.0 ? neg * neg_term : 0.0);
+    int is_nan = z != z;
+    *loss = is_nan ? z : value;
+    if (want_grad) {
+        /* sigmoid(-a) = e / (1 + e) <= 1/2, so 1 - sigmoid(-a) loses
+           nothing: one division for both. */
+        double sigmoid_neg_abs = e / (1.0 + e);
+        double sigmoid_abs = 1.0 - sigmoid_neg_abs;
+        double sigmoid_z = nonneg ? sigmoid_abs : sigmoid_neg_abs;
+        double sigmoid_minus_z = nonneg ? sigmoid_neg_abs : sigmoid_abs;
+        double slope = (neg > 0.0 ? neg * sigmoid_z : 0.0) -
+                       (pos > 0.0 ? pos * sigmoid_minus_z : 0.0);
+        *grad = is_nan ? z : slope;
+    }
+}
+
+/* weight * loss * loss_scale, where a zero weight silences an infinite loss
+   (a NaN stays visible). */
+FX_ALWAYS_INLINE double fx_weighted_loss(double loss, double weight, double scale)
+{
+    return weight == 0.0 && loss == loss ? 0.0 : weight * loss * scale;
+}
+
+/*
+ * The loop bodies take the outputs' presence as constant flags: the
+ * dispatching functions below call them with literal 0 / 1, so each copy
+ * is compiled without the stores (and the gradient's division) it does not
+ * need, instead of masked stores behind a test in every iteration.
+ * `weight_step` is 1 when each element has its own row weight, 0 when they
+ * share one; `pos_step` likewise for the positive-class weights.
+ */
+#define FX_DEFINE_BCE(T, SUFFIX)                                              \
+    FX_ALWAYS_INLINE double fx_bce_body_##SUFFIX(                                \
+        const T *z, const T *y, Py_ssize_t n, const double *pos_weight,       \
+        const double *row_weight, double smoothing, double loss_scale,        \
+        double grad_scale, T *loss_out, T *grad_out, const int per_row,       \
+        const int want_loss, const int want_grad)                             \
+    {                                                                         \
+        double total = 0.0;                                                   \
+        _Pragma("omp simd reduction(+ : total)")                              \
+        for (Py_ssize_t i = 0; i < n; i++) {                                  \
+            double loss, grad = 0.0;                                          \
+            double w = per_row ? row_weight[i] : row_weight[0];               \
+            double pw = per_row ? pos_weight[0] : pos_weight[i];              \
+            fx_bce_element(z[i], y[i], pw, smoothing, want_grad, &loss,       \
+                           &grad);                                            \
+            loss = fx_weighted_loss(loss, w, loss_scale);                     \
+            if (want_grad) {                                                  \
+                grad_out[i] = (T)(w * grad_scale * grad);                     \
+            }                                                                 \
+            if (want_loss) {                                                  \
+                loss_out[i] = (T)loss;                                        \
+            }                                                                 \
+            total += loss;                                                    \
+        }                                                                     \
+        return total;                                                         \
+    }                                                                         \
+    /* Elements with their own row weight, one positive-class weight (1-D    \
+       logits: every element is a row). */                                    \
+    FX_DISPATCH static double fx_bce_flat_##SUFFIX(                           \
+        const T *z, const T *y, Py_ssize_t n, const double *pos_weight,       \
+        const double *row_weight, double smoothing, double loss_scale,        \
+        double grad_scale, T *loss_out, T *grad_out)                          \
+    {                                                                         \
+        if (grad_out != NULL && loss_out != NULL) {                           \
+            return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
+                smoothing, loss_scale, grad_scale, loss_out, grad_out, 1, 1,  \
+                1);                                                           \
+        }                                                                     \
+        if (grad_out != NULL) {                                               \
+            return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
+                smoothing, loss_scale, grad_scale, loss_out, grad_out, 1, 0,  \
+                1);                                                           \
+        }                                                                     \
+        if (loss_out != NULL) {                                               \
+            return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
+                smoothing, loss_scale, grad_scale, loss_out, grad_out, 1, 1,  \
+                0);                                                           \
+        }                                                                     \
+        return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,          \
+            smoothing, loss_scale, grad_scale, loss_out, grad_out, 1, 0, 0);  \
+    }                                                                         \
+    /* The labels of one row, each with its positive-class weight, sharing   \
+       the row's weight. */                                                   \
+    FX_DISPATCH static double fx_bce_row_##SUFFIX(                            \
+        const T *z, const T *y, Py_ssize_t n, const double *pos_weight,       \
+        const double *row_weight, double smoothing, double loss_scale,        \
+        double grad_scale, T *loss_out, T *grad_out)                          \
+    {                                                                         \
+        if (grad_out != NULL && loss_out != NULL) {                           \
+            return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
+                smoothing, loss_scale, grad_scale, loss_out, grad_out, 0, 1,  \
+                1);                                                           \
+        }                                                                     \
+        if (grad_out != NULL) {                                               \
+            return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
+                smoothing, loss_scale, grad_scale, loss_out, grad_out, 0, 0,  \
+                1);                                                           \
+        }                                                                     \
+        if (loss_out != NULL) {                                               \
+            return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
+                smoothing, loss_scale, grad_scale, loss_out, grad_out, 0, 1,  \
+                0);                                                           \
+        }                                                                     \
+        return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,          \
+            smoothing, loss_scale, grad_scale, loss_out, grad_out, 0, 0, 0);  \
+    }
+
+FX_DEFINE_BCE(double, f64)
+FX_DEFINE_BCE(float, f32)
+
+/*
+ * Two-class softmax rows with hard labels and no label smoothing: with
+ * d = z_other - z_y, softmax cross-entropy is the binary one,
+ *
+ *     loss = w_y log1pexp(d),    d loss / d z_other = w_y sigmoid(d) = -d loss / d z_y,
+ *
+ * one exp per row instead of the two (one of them exp(0)) of the general
+ * short-row path. d is the same difference the general path rounds
+ * (z_other - max or max - z_y), so the accuracy is the same.
+ *
+ * A row whose maximum is not finite (+inf, all -inf) or that holds a NaN
+ * gets a NaN loss here; the caller redoes it, and rows with an ignored
+ * label (y < 0), on the general path.
+ */
+#define FX_DEFINE_TWO_CLASS(T, SUFFIX)                                        \
+    FX_ALWAYS_INLINE void fx_two_class_body_##SUFFIX(                         \
+        const T *z, Py_ssize_t n_rows, const Py_ssize_t *labels,              \
+        const double *class_weight, const double *sample_weight,              \
+        double loss_scale, double grad_scale, double *loss_out, T *grad,      \
+        const int want_grad)                                                  \
+    {                                                                         \
+        /* Selects between loaded values, not loads behind a select: those   \
+           are control flow, which stops the vectoriser. */                   \
+        const double weight_0 = class_weight[0], weight_1 = class_weight[1];  \
+        _Pragma("omp simd")                                                   \
+        for (Py_ssize_t r = 0; r < n_rows; r++) {                             \
+            double z0 = z[2 * r], z1 = z[2 * r + 1];                          \
+            int y_is_1 = labels[r] == 1;                                      \
+            double d = y_is_1 ? z0 - z1 : z1 - z0;                            \
+            double w_y = y_is_1 ? weight_1 : weight_0;                        \
+            double w = sample_weight[r];                                      \
+            double a = d < 0.0 ? -d : d;                                      \
+            double e = fx_exp_nonpos(-a);                                     \
+            double softplus = (d > 0.0 ? d : 0.0) + fx_log1p_unit(e);         \
+            double loss = w_y > 0.0 ? w_y * softplus : 0.0;                   \
+            loss = (w == 0.0 ? 0.0 : w * loss) * loss_scale;                  \
+            double m = z0 > z1 ? z0 : z1;                                     \
+            int ordinary = m > -INFINITY && m < INFINITY && z0 == z0 &&       \
+                           z1 == z1;                                          \
+            loss_out[r] = ordinary ? loss : NAN;                              \
+            if (want_grad) {                                                  \
+                double sigmoid_neg_abs = e / (1.0 + e);                       \
+                double sigmoid_d = d >= 0.0 ? 1.0 - sigmoid_neg_abs           \
+                                            : sigmoid_neg_abs;                \
+                double g = w_y * sigmoid_d * (w * grad_scale);                \
+                grad[2 * r] = (T)(y_is_1 ? g : -g);                           \
+                grad[2 * r + 1] = (T)(y_is_1 ? -g : g);                       \
+            }                                                                 \
+        }                                                                     \
+    }                                                                         \
+    FX_DISPATCH static void fx_two_class_hard_##SUFFIX(                       \
+        const T *z, Py_ssize_t n_rows, const Py_ssize_t *labels,              \
+        const double *class_weight, const double *sample_weight,              \
+        double loss_scale, double grad_scale, double *loss_out, T *grad)      \
+    {                                                                         \
+        if (grad != NULL) {                                                   \
+            fx_two_class_body_##SUFFIX(z, n_rows, labels, class_weight,       \
+                sample_weight, loss_scale, grad_scale, loss_out, grad, 1);    \
+        } else {                                                              \
+            fx_two_class_body_##SUFFIX(z, n_rows, labels, class_weight,       \
+                sample_weight, loss_scale, grad_scale, loss_out, grad, 0);    \
+        }                                                                     \
+    }
+
+FX_DEFINE_TWO_CLASS(double, f64)
+FX_DEFINE_TWO_CLASS(float, f32)
+
+#endif /* FASTXENT_FX_BINARY_H */

@@ -1,0 +1,136 @@
+/*
+ * Softmax rows of a few classes (2 to 16), reduced across rows.
+ *
+ * A 10-class row is too short for a vector loop of its own: prologues,
+ * remainders and per-row calls (glibc's log1p alone took ~20 ns a row, two
+ * thirds of the row's time) outweigh its ten exponentials. Here a block of
+ * rows is first copied class-major (t[k * n_rows + r] = z[r][k]), so that
+ * every later loop runs over rows with unit stride: vector lane i holds
+ * row r + i, the row maxima, argmaxima, tail sums and log1p are computed
+ * for four (AVX2) rows per instruction, and no loop is shorter than a block.
+ * Each row still adds its classes in class order, so its results do not
+ * depend on which lane, block or thread it lands in.
+ *
+ * As in _row.pxd, with m = max(z) and the first maximal entry "top":
+ *
+ *     s = sum_{k != top} exp(z_k - m),    logsumexp(z) = m + log1p(s).
+ *
+ * fx_short_rows_*: t <- exp(z - m) (class-major), m, s and tail = log1p(s);
+ *     a row holding NaN or +inf, or all -inf, gets s = tail = NaN.
+ * fx_class_major_to_rows: e[r][k] = t[k * n_rows + r], for callers that
+ *     finish rows one at a time.
+ * fx_short_rows_hard_*: loss and gradient of a block of rows with hard
+ *     labels and no label smoothing, straight from the class-major
+ *     exponentials (one exp per element, no per-row call).
+ */
+#ifndef FASTXENT_FX_SHORT_ROWS_H
+#define FASTXENT_FX_SHORT_ROWS_H
+
+#include "fx_math.h"
+
+#define FX_DEFINE_SHORT_ROWS(T, SUFFIX)                                       \
+    FX_DISPATCH static void fx_short_rows_##SUFFIX(                           \
+        const T *z, Py_ssize_t n_rows, Py_ssize_t n, double *t, double *m,    \
+        double *s, double *tail, double *top)                                 \
+    {                                                                         \
+        for (Py_ssize_t r = 0; r < n_rows; r++) {                             \
+            for (Py_ssize_t k = 0; k < n; k++) {                              \
+                t[k * n_rows + r] = z[r * n + k];                             \
+            }                                                                 \
+        }                                                                     \
+        for (Py_ssize_t r = 0; r < n_rows; r++) {                             \
+            m[r] = -INFINITY;                                                 \
+            top[r] = 0.0;                                                     \
+            s[r] = 0.0;                                                       \
+            tail[r] = 0.0;                                                    \
+        }                                                                     \
+        /* The first maximal entry is "top": its exp(0) = 1 is the term       \
+           log1p leaves out, so it adds 0 to s. `top` flags, per row, whether \
+           it has been passed (a select and an unconditional store: GCC turns \
+           a running argmax into masked stores behind a branch, 15% of the    \
+           time). NaN is never the maximum (v > m fails). */                  \
+        for (Py_ssize_t k = 0; k < n; k++) {                                  \
+            const double *column = t + k * n_rows;                            \
+            _Pragma("omp simd")                                               \
+            for (Py_ssize_t r = 0; r < n_rows; r++) {                         \
+                double v = column[r];                                         \
+                m[r] = v > m[r] ? v : m[r];                                   \
+            }                                                                 \
+        }                                                                     \
+        /* tail counts the entries with z <= m: short of n exactly when the   \
+           row holds a NaN. */                                                \
+        for (Py_ssize_t k = 0; k < n; k++) {                                  \
+            double *column = t + k * n_rows;                                  \
+            _Pragma("omp simd")                                               \
+            for (Py_ssize_t r = 0; r < n_rows; r++) {                         \
+                double v = column[r];                                         \
+                double is_top = v == m[r] && top[r] == 0.0 ? 1.0 : 0.0;       \
+                top[r] += is_top;                                             \
+                tail[r] += v <= m[r] ? 1.0 : 0.0;                             \
+                double e = fx_exp_nonpos(v - m[r]);                           \
+                column[r] = e;                                                \
+                s[r] += is_top == 1.0 ? 0.0 : e;                              \
+            }                                                                 \
+        }                                                                     \
+        double n_classes = (double)n;                                         \
+        _Pragma("omp simd")                                                   \
+        for (Py_ssize_t r = 0; r < n_rows; r++) {                             \
+            int finite = tail[r] == n_classes && m[r] > -INFINITY &&          \
+                         m[r] < INFINITY;                                     \
+            s[r] = finite ? s[r] : NAN;                                       \
+            tail[r] = fx_log1p_nonneg(s[r]);                                  \
+        }                                                                     \
+    }                                                                         \
+                                                                              \
+    FX_DISPATCH static void fx_short_rows_hard_##SUFFIX(                      \
+        const T *z, Py_ssize_t n_rows, Py_ssize_t n, const double *t,         \
+        const double *m, const double *s, const double *tail,                 \
+        const Py_ssize_t *labels, const double *class_weight,                 \
+        const double *sample_weight, double loss_scale, double grad_scale,    \
+        double *loss_out, T *grad, double *coef, double *grad_top)            \
+    {                                                                         \
+        /* loss = w_y ((m - z_y) + log1p(s)) and, with q = softmax(z),        \
+           d loss / d z_k = w_y q_k (k != y), -w_y (1 - q_y) for k = y, where \
+           1 - q_y = ((1 - exp(z_y - m)) + s) / (1 + s) does not cancel.      \
+           Rows with s = NaN or an ignored label (y < 0) get arbitrary        \
+           values here: the caller redoes them on the general path. */        \
+        for (Py_ssize_t r = 0; r < n_rows; r++) {                             \
+            Py_ssize_t y = labels[r] < 0 ? 0 : labels[r];                     \
+            double w_y = class_weight[y];                                     \
+            double w = sample_weight[r];                                      \
+            double loss = w_y > 0.0                                           \
+                ? w_y * ((m[r] - (double)z[r * n + y]) + tail[r]) : 0.0;      \
+            /* A zero weight silences an infinite loss (masked target). */    \
+            loss_out[r] = (w == 0.0 ? 0.0 : w * loss) * loss_scale;           \
+            double inv = 1.0 / (1.0 + s[r]);                                  \
+            double e_y = t[y * n_rows + r];                                   \
+            coef[r] = w_y * inv * (w * grad_scale);                           \
+            grad_top[r] = -(w_y * (((1.0 - e_y) + s[r]) * inv)) *             \
+                          (w * grad_scale);                                   \
+        }                                                                     \
+        if (grad == NULL) {                                                   \
+            return;                                                           \
+        }                                                                     \
+        for (Py_ssize_t r = 0; r < n_rows; r++) {                             \
+            T *row = grad + r * n;                                            \
+            for (Py_ssize_t k = 0; k < n; k++) {                              \
+                row[k] = (T)(coef[r] * t[k * n_rows + r]);                    \
+            }                                                                 \
+            row[labels[r] < 0 ? 0 : labels[r]] = (T)grad_top[r];              \
+        }                                                                     \
+    }
+
+FX_DEFINE_SHORT_ROWS(double, f64)
+FX_DEFINE_SHORT_ROWS(float, f32)
+
+FX_DISPATCH static void fx_class_major_to_rows(
+    const double *t, Py_ssize_t n_rows, Py_ssize_t n, double *e)
+{
+    for (Py_ssize_t r = 0; r < n_rows; r++) {
+        for (Py_ssize_t k = 0; k < n; k++) {
+            e[r * n + k] = t[k * n_rows + r];
+        }
+    }
+}
+
+#endif /* FASTXENT_FX_SHORT_ROWS_H */
