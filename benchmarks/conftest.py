@@ -1,26 +1,21 @@
-"""Shared set-up of the benchmarks: pinned threads and the peers' imports.
+"""Shared set-up of the benchmarks: thread counts and pinned pools.
 
-Every figure is a ratio against a peer measured in the same run, with BLAS
-pinned through threadpoolctl and every kernel given the same thread count.
+The cases and the peers' calls are those of ``python -m fastxent bench``
+(``fastxent._cli.cases`` and ``fastxent._cli.estimators``); these files only
+hand them to pytest-benchmark. Every figure to read is a ratio against a
+peer in the same group, with BLAS, OpenMP and PyTorch pinned to the thread
+count of the case.
 """
 
-import numpy as np
 import pytest
 
-N_THREADS = 2
+THREADS = (1, 2)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def pinned_blas():
-    """Pin BLAS and OpenMP pools of the peers to N_THREADS for the whole run."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    with threadpoolctl.threadpool_limits(limits=N_THREADS):
-        yield
-
-
-def random_problem(n_samples, n_classes, dtype, seed=0):
-    """Logits of N(0, 2^2) and uniform labels."""
-    rng = np.random.default_rng(seed)
-    logits = rng.normal(scale=2.0, size=(n_samples, n_classes)).astype(dtype)
-    labels = rng.integers(0, n_classes, n_samples)
-    return logits, labels
+@pytest.fixture(params=THREADS, ids=lambda n: f"{n}thr")
+def n_threads(request):
+    """Each thread count, with every pool pinned to it for the test."""
+    timing = pytest.importorskip("fastxent._cli.timing")
+    pytest.importorskip("threadpoolctl")
+    with timing.pinned_threads(request.param):
+        yield request.param
