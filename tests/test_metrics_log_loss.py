@@ -53,6 +53,22 @@ CASES = {
     "labels-single-class-in-y": (np.ones(6, int), P2, {"labels": [0, 1]}),
     "labels-as-floats": (Y3, P3, {"labels": [0.0, 1.0, 2.0]}),
     "labels-one-sample": ([1], [[0.3, 0.7]], {"labels": [0, 1]}),
+    "labels-int8-wide-span": (
+        np.array([-100, 100, 0, 0, 100, -100], dtype=np.int8),
+        P3,
+        {"labels": [-100, 0, 100]},
+    ),
+    "labels-uint64-large": (
+        np.array([2**63, 5, 2**64 - 1, 5, 2**63, 2**64 - 1], dtype=np.uint64),
+        P3,
+        {"labels": np.array([5, 2**63, 2**64 - 1], dtype=np.uint64)},
+    ),
+    "labels-binary-given": (YB, P2, {"labels": np.array([0, 1])}),
+    "error-label-between-given-labels": (
+        np.array([0, 5, 10, 10, 0, 3]),
+        P3,
+        {"labels": [0, 5, 10]},
+    ),
     # weights and normalize
     "sample-weight": (Y3, P3, {"sample_weight": [1, 2, 3, 4, 5, 0.5]}),
     "sample-weight-sum": (

@@ -189,10 +189,9 @@ def _encode_labels(y_true, labels):
     classes : ndarray of shape (n_classes,)
         The sorted classes.
     """
-    if labels is None:
-        coded = _integer_codes(y_true)
-        if coded is not None:
-            return coded[0], None, coded[1]
+    coded = _integer_codes(y_true) if labels is None else _codes_in(y_true, labels)
+    if coded is not None:
+        return coded[0], None, coded[1]
 
     # The steps of scikit-learn's _one_hot_encoding_multiclass_target, with a
     # sparse binarizer: the same checks and warnings, one stored entry per
@@ -261,6 +260,55 @@ def _integer_codes(y_true):
         return offsets, classes
     code_of_offset = np.cumsum(present, dtype=np.intp) - 1
     return code_of_offset[offsets], classes
+
+
+def _codes_in(y_true, labels):
+    """Codes of 1-D integer labels in sorted, distinct integer ``labels``.
+
+    Where ``labels`` is already sorted and free of duplicates, scikit-learn's
+    binarizer neither warns nor reorders, so each row's code is the position
+    of its label in ``labels``. Returns None (the binarizer then decides,
+    with scikit-learn's messages) for other inputs, a single class, or a
+    label of ``y_true`` missing from ``labels``.
+    """
+    dtype = getattr(y_true, "dtype", None)
+    if not (isinstance(dtype, np.dtype) and dtype.kind in "iu"):
+        return None
+    classes = np.asarray(labels)
+    y = np.asarray(y_true)
+    if (
+        y.ndim != 1
+        or y.size == 0
+        or classes.ndim != 1
+        or classes.dtype.kind not in "iu"
+        or classes.size < 2
+        or np.any(classes[1:] <= classes[:-1])
+    ):
+        return None
+    low, high = int(classes[0]), int(classes[-1])
+    if int(y.min()) < low or int(y.max()) > high:
+        return None
+    if high - low < max(_MAX_TABLE, y.size):
+        # A table from offset to code; -1 marks values that are no class.
+        # Offsets are taken in Python ints for the classes and in intp for y
+        # (its values lie in [low, high], a span below the table size, so
+        # the difference fits even where y's own dtype would wrap).
+        code_of_offset = np.full(high - low + 1, -1, dtype=np.intp)
+        offsets = [int(c) - low for c in classes]
+        code_of_offset[offsets] = np.arange(classes.size)
+        if y.dtype == np.intp and low == 0:
+            codes = code_of_offset[y]
+        elif -(2**62) < low and high < 2**62:
+            codes = code_of_offset[y.astype(np.intp) - np.intp(low)]
+        else:
+            return None
+        if codes.min() < 0:
+            return None
+    else:
+        codes = np.searchsorted(classes, y)
+        if np.any(classes[codes] != y):
+            return None
+    return codes, classes
 
 
 def _check_several_classes(classes: np.ndarray, labels) -> None:
