@@ -23,6 +23,8 @@ number of threads.
 from cython cimport floating
 from cython.parallel cimport prange
 
+from fastxent._kernels._row cimport threads_for
+
 
 cdef extern from "fx_binary.h" nogil:
     double fx_bce_flat_f64(
@@ -118,9 +120,8 @@ def bce(
         loss_base = &loss_out[0, 0]
     if grad_out is not None:
         grad_base = &grad_out[0, 0]
-    # Each thread takes whole blocks: more threads than blocks would only
-    # cost the start-up of idle threads.
-    n_threads = max(1, min(n_threads, n_blocks))
+    # Each thread takes whole blocks, and enough work to pay for starting it.
+    n_threads = threads_for(n_rows * n_labels, n_blocks, n_threads)
     for b in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
         start = b * rows_per_block
         stop = min(start + rows_per_block, n_rows)

@@ -9,7 +9,7 @@ for both input precisions; terms follow ``scipy.special.entr`` / ``rel_entr``:
 from cython cimport floating
 from cython.parallel cimport prange
 
-from fastxent._kernels._row cimport BLOCK_ELEMENTS
+from fastxent._kernels._row cimport threads_for
 from libc.math cimport INFINITY, log
 
 cdef extern from "math.h" nogil:
@@ -30,12 +30,6 @@ cdef inline double relative_entropy_term(double p, double q) noexcept nogil:
     return p * (log(p) - log(q))
 
 
-cdef inline int threads_for(Py_ssize_t n_elements, int n_threads) noexcept nogil:
-    """One thread per block of work at most: small inputs run serially."""
-    cdef Py_ssize_t blocks = n_elements // BLOCK_ELEMENTS + 1
-    return <int>max(1, min(<Py_ssize_t>n_threads, blocks))
-
-
 def entropy_rows(
     const floating[:, ::1] p,    # IN (n_rows, n)
     double[::1] out,             # OUT (n_rows,)
@@ -46,7 +40,7 @@ def entropy_rows(
     cdef Py_ssize_t n = p.shape[1]
     cdef Py_ssize_t i, k
     cdef double acc, pk
-    n_threads = threads_for(n_rows * n, n_threads)
+    n_threads = threads_for(n_rows * n, n_rows, n_threads)
     for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
         acc = 0.0
         for k in range(n):
@@ -67,7 +61,7 @@ def kl_rows(
     cdef Py_ssize_t n = p.shape[1]
     cdef Py_ssize_t i, k
     cdef double acc
-    n_threads = threads_for(n_rows * n, n_threads)
+    n_threads = threads_for(n_rows * n, n_rows, n_threads)
     for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
         acc = 0.0
         for k in range(n):

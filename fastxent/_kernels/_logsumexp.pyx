@@ -30,6 +30,7 @@ from fastxent._kernels._row cimport (
     exp_block,
     row_has_nan,
     rows_per_block,
+    threads_for,
 )
 
 
@@ -94,7 +95,7 @@ cdef void rows_kernel(
     cdef Py_ssize_t n_blocks = (n_rows + block - 1) // block
     if n_blocks == 0:
         return
-    n_threads = max(1, min(n_threads, n_blocks))
+    n_threads = threads_for(n_rows * n, n_blocks, n_threads)
     cdef double[:, ::1] scratch = np.empty((n_threads, block_scratch_size(block, n)))
     cdef BlockScratch b
     cdef Py_ssize_t bl, t, r, i, start, rows

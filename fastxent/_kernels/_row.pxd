@@ -74,6 +74,24 @@ cdef inline Py_ssize_t rows_per_block(Py_ssize_t n) noexcept nogil:
     return BLOCK_ELEMENTS // (n if n > 0 else 1)
 
 
+# Elements a thread must have before it is worth starting: about 0.1 ms of
+# work at a few ns an element, well above the microseconds a parallel region
+# costs, so the many small calls of a mini-batch fit run serially (with 2
+# threads on a busy 2-core machine they ran 5 to 14 times slower). Results
+# do not depend on it: blocks and their order are fixed by the shape.
+cdef enum:
+    MIN_THREAD_ELEMENTS = 32768
+
+
+cdef inline int threads_for(
+    Py_ssize_t n_elements, Py_ssize_t n_blocks, int n_threads
+) noexcept nogil:
+    """Threads for a call: at most n_threads, one per block and per
+    MIN_THREAD_ELEMENTS elements, and at least 1."""
+    cdef Py_ssize_t useful = min(n_blocks, n_elements // MIN_THREAD_ELEMENTS)
+    return <int>max(1, min(<Py_ssize_t>n_threads, useful))
+
+
 # Rows up to this length are reduced across rows (fx_short_rows.h): for them
 # a vector loop along the row is mostly prologue and remainder.
 cdef enum:

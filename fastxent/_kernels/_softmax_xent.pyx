@@ -55,6 +55,7 @@ from fastxent._kernels._row cimport (
     row_has_nan,
     rows_per_block,
     short_rows,
+    threads_for,
 )
 
 cdef extern from "fx_binary.h" nogil:
@@ -282,7 +283,7 @@ def xent_hard(
     cdef Py_ssize_t n_blocks = (n_samples + block - 1) // block
     if n_blocks == 0:
         return
-    n_threads = max(1, min(n_threads, n_blocks))
+    n_threads = threads_for(n_samples * n_classes, n_blocks, n_threads)
     # Per thread: a block's scratch, then one row's for the rows the fast
     # paths hand back (ignored labels, non-finite rows).
     cdef Py_ssize_t block_size = block_scratch_size(block, n_classes)
@@ -375,7 +376,7 @@ def xent_soft(
     cdef Py_ssize_t n_blocks = (n_samples + block - 1) // block
     if n_blocks == 0:
         return
-    n_threads = max(1, min(n_threads, n_blocks))
+    n_threads = threads_for(n_samples * n_classes, n_blocks, n_threads)
     cdef double[:, ::1] scratch = np.empty(
         (n_threads, block_scratch_size(block, n_classes))
     )
