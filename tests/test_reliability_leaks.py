@@ -16,7 +16,7 @@ The estimator's ``fit`` (dense and sparse, each solver, ``partial_fit``, a
 fit that raises) gets the same two measures over ``FASTXENT_LEAK_FITS``
 fits, tracemalloc over all of them.
 
-The defaults of 5,000 calls and 100 fits keep the file to about a minute
+The defaults of 5,000 calls and 50 fits keep the file to about a minute
 and leave out the slow section 5 cases; the issue's figures are 100,000
 calls and 1,000 fits::
 
@@ -128,8 +128,8 @@ except ImportError:
 
 # --------------------------------------------------------------- the estimator
 
-N_FITS = int(os.environ.get("FASTXENT_LEAK_FITS", "100"))
-FIT_WARMUP = 30
+N_FITS = int(os.environ.get("FASTXENT_LEAK_FITS", "50"))
+FIT_WARMUP = 20
 FIT_CASES = {}
 try:
     import scipy.sparse
