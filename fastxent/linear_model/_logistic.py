@@ -9,6 +9,7 @@ fastxent's ``log_softmax`` / ``softmax``.
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 
 import numpy as np
@@ -80,7 +81,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     C : float, default=1.0
-        Inverse regularisation strength; ``np.inf`` for no penalty.
+        Inverse regularisation strength; ``np.inf`` for no penalty (which
+        warns when the fit separates the training data perfectly: the
+        unpenalised optimum is then at infinity).
     l1_ratio : float in [0, 1], default=0.0
         Elastic-net mixing: 0 is the l2 penalty, 1 the l1 penalty. The l1
         part is applied by proximal steps (soft-thresholding), so l1 fits
@@ -268,6 +271,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.n_iter_ = result.n_iter
         self.loss_curve_ = list(result.history)
         self._sgd_step = result.step if self.solver == "sgd" else None
+        if np.isinf(self.C):
+            _warn_if_separated(self, X, y_index, sample_weight)
         if not result.converged:
             warnings.warn(
                 f"LogisticRegression(solver={self.solver!r}) did not converge in "
@@ -456,6 +461,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         n_classes = len(self.classes_)
         n_features = X.shape[1]
         binary = n_classes == 2
+        _check_logits_fit_in_memory(X.shape[0], 1 if binary else n_classes)
         alpha = 0.0 if np.isinf(self.C) else 1.0 / (self.C * sample_weight.sum())
         l1_ratio = float(self.l1_ratio)
         datafit_class = BinomialCrossEntropy if binary else MultinomialCrossEntropy
@@ -658,3 +664,63 @@ def _check_weight_sum(sample_weight):
             "(after multiplying by class_weight)"
         )
     return sample_weight
+
+
+def _physical_memory_bytes():
+    """Physical memory of the machine, or None where POSIX cannot tell."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_logits_fit_in_memory(n_samples, n_outputs):
+    """Refuse a fit whose logits cannot fit in the machine's memory.
+
+    Every solver keeps at least the logits and their gradient, two float64
+    arrays of ``n_samples x n_outputs`` (the full-batch solvers three more).
+    With as many classes as y can hold (10**6 labels, one sample each) that
+    is terabytes: a clear error up front beats a ``MemoryError`` (or the
+    out-of-memory killer) halfway through the fit.
+    """
+    needed = 2 * 8 * n_samples * n_outputs
+    available = _physical_memory_bytes()
+    if available is not None and needed > available:
+        raise ValueError(
+            f"y has {n_outputs} classes: fitting {n_samples} samples needs at "
+            f"least two float64 arrays of n_samples x n_classes = {n_samples} x "
+            f"{n_outputs} ({needed / 2**30:.1f} GiB), more than this machine's "
+            f"{available / 2**30:.1f} GiB of memory. Merge rare classes or fit "
+            "on fewer samples."
+        )
+
+
+def _warn_if_separated(model, X, y_index, sample_weight):
+    """Warn when an unpenalised fit separates its training data perfectly.
+
+    If ``X @ coef_.T + intercept_`` ranks every (weighted) sample's own class
+    strictly first, scaling the coefficients up lowers the loss for ever: the
+    objective of ``C=np.inf`` has no minimiser, and the fit stops only when
+    the gradient falls below ``tol``, at coefficients that depend on ``tol``
+    and ``max_iter``.
+    """
+    scores = np.asarray(X @ model.coef_.T + model.intercept_, dtype=np.float64)
+    counted = sample_weight > 0
+    if scores.shape[1] == 1:
+        signed = np.where(y_index == 1, scores[:, 0], -scores[:, 0])
+        separated = bool(np.all(signed[counted] > 0))
+    else:
+        rows = np.arange(len(y_index))
+        own = scores[rows, y_index].copy()
+        scores[rows, y_index] = -np.inf
+        separated = bool(np.all((own > scores.max(axis=1))[counted]))
+    if separated:
+        warnings.warn(
+            "The training data are perfectly separable: without a penalty "
+            "(C=np.inf) the loss decreases as the coefficients grow without "
+            "bound, so coef_ has no finite optimum and depends on tol and "
+            "max_iter. Use a finite C (an l2 penalty) for finite, "
+            "well-defined coefficients.",
+            UserWarning,
+            stacklevel=3,
+        )

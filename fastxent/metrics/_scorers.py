@@ -31,7 +31,7 @@ from sklearn.utils import _safe_indexing
 from fastxent._binary import binary_cross_entropy
 from fastxent._categorical import cross_entropy
 from fastxent._logsumexp import softmax
-from fastxent._validation import check_nonnegative_vector
+from fastxent._validation import check_nonnegative_vector, scale_for_mean
 
 # In the order "auto" tries them.
 _RESPONSE_METHODS = ("decision_function", "predict_log_proba", "predict_proba")
@@ -42,14 +42,19 @@ _RESPONSE_METHODS = ("decision_function", "predict_log_proba", "predict_proba")
 _OPTIONS = ("class_weight", "label_smoothing", "base", "n_threads")
 
 # Rows on which predict_proba is compared with the softmax of the decision
-# function, spread over the batch.
+# function: the batch's least confident ones (smallest gap between the top
+# two logits), where a softmax and normalised one-vs-rest sigmoids differ
+# most. On confident rows both put ~1 on one class and nearly 0 elsewhere,
+# and the comparison could not tell them apart.
 _N_CHECK_ROWS = 5
 
 # Tolerance of that comparison: far above the rounding of a softmax computed
 # in float32, far below the gap between a softmax and the normalised
-# one-vs-rest sigmoids or Platt scaling it must tell apart.
+# one-vs-rest sigmoids or Platt scaling it must tell apart. The absolute part
+# is a few ulps of 1 in the probabilities' dtype: a two-class predict_proba
+# computes one column as 1 - p, whose rounding error is absolute.
 _CHECK_RTOL = 1e-5
-_CHECK_ATOL = 1e-9
+_CHECK_ULPS = 8
 
 
 def make_cross_entropy_scorer(*, response_method="auto", **cross_entropy_options):
@@ -188,12 +193,15 @@ def _binary_mean(logit, codes, sample_weight, *, class_weight=None, **options):
         return binary_cross_entropy(
             logit, target, sample_weight=sample_weight, **options
         )
-    weights = check_nonnegative_vector(class_weight, "class_weight", 2)
+    # The mean only sees ratios of weights: scaled to a maximum below 1,
+    # weights near 1e308 do not overflow its sums.
+    weights = scale_for_mean(check_nonnegative_vector(class_weight, "class_weight", 2))
     row_weights = weights[codes]
     if sample_weight is not None:
-        row_weights *= check_nonnegative_vector(
-            sample_weight, "sample_weight", codes.size
+        sample_weight = scale_for_mean(
+            check_nonnegative_vector(sample_weight, "sample_weight", codes.size)
         )
+        row_weights = row_weights * sample_weight
     total_weight = row_weights.sum()
     if not total_weight > 0.0:
         raise ValueError(
@@ -262,12 +270,17 @@ def _is_softmax_of(logits, estimator, X, n_classes) -> bool:
         logits = np.stack([np.zeros_like(logits), logits], axis=1)
     elif logits.ndim != 2 or logits.shape[1] != n_classes:
         return False
-    rows = np.unique(np.linspace(0, n_samples - 1, _N_CHECK_ROWS).astype(np.intp))
+    with np.errstate(invalid="ignore"):
+        top_two = -np.partition(-logits.astype(np.float64), 1, axis=1)[:, :2]
+        gap = np.nan_to_num(top_two[:, 0] - top_two[:, 1], nan=np.inf)
+    rows = np.sort(np.argsort(gap, kind="stable")[:_N_CHECK_ROWS])
     proba = np.asarray(estimator.predict_proba(_safe_indexing(X, rows)))
     if proba.shape != (rows.size, n_classes):
         return False
     expected = softmax(logits[rows].astype(np.float64))
-    return bool(np.allclose(proba, expected, rtol=_CHECK_RTOL, atol=_CHECK_ATOL))
+    dtype = proba.dtype if proba.dtype.kind == "f" else np.dtype(np.float64)
+    atol = _CHECK_ULPS * float(np.finfo(dtype).eps)
+    return bool(np.allclose(proba, expected, rtol=_CHECK_RTOL, atol=atol))
 
 
 def _class_codes(y_true, index_of: dict) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Hypothesis strategies for hostile calls of every public function.
 
-``calls()`` draws one ``Call`` of a function of API.md sections 1-4. Every
+``calls()`` draws one ``Call`` of a function of API.md sections 1-5 (the
+metrics' ``log_loss`` and scorers when scikit-learn is installed). Every
 call gets random shapes (empty axes included), dtypes (float16/32/64, signed
 and unsigned ints, bools), memory layouts (Fortran order, negative and
 doubled strides, zero strides from broadcasting, read-only arrays, lists,
@@ -529,10 +530,79 @@ def log_loss_calls(draw):
 
 def calls():
     """One call of any public function of API.md sections 1-4 (and 5's
-    ``log_loss`` when scikit-learn, which the metrics need, is installed)."""
+    ``log_loss`` and scorers when scikit-learn, which the metrics need, is
+    installed)."""
     families = [lse_calls(), categorical_calls(), binary_calls(), information_calls()]
     try:
         import fastxent.metrics  # noqa: F401
     except ImportError:
         return st.one_of(families)
-    return st.one_of(*families, log_loss_calls())
+    return st.one_of(*families, log_loss_calls(), scorer_calls())
+
+
+# Fitted classifiers the scorer calls score, and their classes; the oracle
+# fits them (fuzz_oracle.scorer_model) the first time a call needs one.
+SCORER_CLASSES = {
+    "sklearn_multinomial": ["ant", "bee", "cat"],
+    "sklearn_binary": [-1, 1],
+    "fastxent_multinomial": [0, 1, 2],
+    "sgd_one_vs_rest": ["ant", "bee", "cat"],
+    "gaussian_nb": [10, 20, 30],
+}
+SCORER_FEATURES = 4
+
+
+@st.composite
+def scorer_calls(draw):
+    """``neg_cross_entropy_scorer`` or a made scorer, on a fitted classifier.
+
+    X carries the extreme values (1e308 makes the decision values overflow)
+    or, spoilt, NaN and infinities; y a subset of the classes or, spoilt, a
+    label the model never saw or a wrong length; options and sample weights
+    good or bad.
+    """
+    faults = draw(fault_plan(["X", "y", "sample_weight", "options"]))
+    model = draw(st.sampled_from(list(SCORER_CLASSES)))
+    classes = SCORER_CLASSES[model]
+    n_samples = draw(st.sampled_from([1, 2, 3, 7, 40]))
+    X = draw(
+        array_input((n_samples, SCORER_FEATURES), st.floats(-4.0, 4.0),
+                    [*EXTREME, -1e3, 1e3], [NAN, INF, -INF], (-4, 4),
+                    spoil="X" in faults,
+                    dtypes=[np.float64, np.float64, np.float32, np.int64])
+    )  # fmt: skip
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    present = classes[: draw(st.integers(1, len(classes)))]  # a fold may lack some
+    y = [present[k] for k in rng.integers(0, len(present), n_samples)]
+    if "y" in faults:
+        y = draw(st.sampled_from([[*y[:-1], "never seen"], y[:-1], [*y, y[0]]]))
+    y = np.array(y, dtype=object) if "y" in faults else np.array(y)
+    kwargs = {}
+    weights_ = draw(weights((n_samples,), spoil="sample_weight" in faults))
+    if weights_ is not None:
+        kwargs["sample_weight"] = weights_
+    options = {}
+    if "options" in faults or draw(st.booleans()):
+        spoil = "options" in faults
+        if draw(st.booleans()):
+            options["label_smoothing"] = option(
+                draw, "label_smoothing", {"label_smoothing"} if spoil else ()
+            )
+        if draw(st.booleans()):
+            options["base"] = option(draw, "base", {"base"} if spoil else ())
+        if draw(st.booleans()) or (spoil and not options):
+            legal = [
+                list(np.linspace(0.5, 2.0, len(classes))),
+                dict(zip(classes, range(1, len(classes) + 1), strict=True)),
+            ]
+            illegal = [
+                [1.0] * (len(classes) + 1),
+                [-1.0] * len(classes),
+                {"never seen": 1.0},
+            ]
+            options["class_weight"] = draw(st.sampled_from(illegal if spoil else legal))
+        if not spoil and model != "gaussian_nb" and draw(st.integers(0, 3)) == 0:
+            options["response_method"] = draw(
+                st.sampled_from(["decision_function", "predict_proba"])
+            )
+    return Call("metrics.scorer", (model, X, y), {"options": options, **kwargs})

@@ -742,6 +742,8 @@ def check(call) -> str:
 
     Returns "returned" or the name of the exception it raised as it should.
     """
+    if call.name == "metrics.scorer":
+        return check_scorer(call)
     if call.name.startswith("metrics."):
         return check_against_sklearn(call)
     expected = outcome(call)
@@ -890,3 +892,211 @@ def run_recording(func, call):
         except Exception as err:  # noqa: BLE001 - the type is what is compared
             result = err
     return result, sorted((w.category.__name__, str(w.message)) for w in caught)
+
+
+# ------------------------------------------------- section 5: the scorers
+
+SCORER_MODELS = {}
+# Models whose predict_proba is the softmax (sigmoid) of decision_function:
+# the scorers score their decision values; the others their log-probabilities.
+SOFTMAX_MODELS = {"sklearn_multinomial", "sklearn_binary", "fastxent_multinomial"}
+
+
+def scorer_model(name):
+    """The fitted classifier ``name`` of ``fuzz_cases.SCORER_CLASSES``."""
+    if name not in SCORER_MODELS:
+        from fuzz_cases import SCORER_CLASSES, SCORER_FEATURES
+        from sklearn.linear_model import LogisticRegression, SGDClassifier
+        from sklearn.naive_bayes import GaussianNB
+
+        from fastxent.linear_model import LogisticRegression as FastxentLogistic
+
+        classes = SCORER_CLASSES[name]
+        rng = np.random.default_rng(7)
+        X = rng.normal(size=(90, SCORER_FEATURES))
+        scores = X @ rng.normal(size=(SCORER_FEATURES, len(classes)))
+        index = (scores + rng.gumbel(size=scores.shape)).argmax(axis=1)
+        estimator = {
+            "sklearn_multinomial": LogisticRegression(),
+            "sklearn_binary": LogisticRegression(),
+            "fastxent_multinomial": FastxentLogistic(),
+            "sgd_one_vs_rest": SGDClassifier(loss="log_loss", random_state=0),
+            "gaussian_nb": GaussianNB(),
+        }[name]
+        SCORER_MODELS[name] = estimator.fit(X, np.array(classes)[index])
+    return SCORER_MODELS[name]
+
+
+def make_scorer_of(options):
+    from fastxent.metrics import make_cross_entropy_scorer, neg_cross_entropy_scorer
+
+    if not options:
+        return neg_cross_entropy_scorer
+    return make_cross_entropy_scorer(**options)
+
+
+def scorer_reference(call):
+    """The score from API.md's definition, by scipy, or Invalid.
+
+    The response is the decision function (softmax models) or the
+    log-probabilities (the others) unless ``response_method`` says; the score
+    is minus the weighted mean of ``-sum_c w_c t_c log p_c`` with ``t`` the
+    (smoothed) one-hot row and row weight ``sample_weight_i * w_{y_i}``.
+    """
+    name, X, y = call.args
+    options = dict(call.kwargs["options"])
+    model = scorer_model(name)
+    classes = list(model.classes_)
+    n_classes = len(classes)
+    problems = Problems()
+    method = options.pop("response_method", "auto")
+    if method == "auto":
+        method = "decision_function" if name in SOFTMAX_MODELS else "predict_log_proba"
+    try:
+        values = np.asarray(getattr(model, method)(X), dtype=np.float64)
+    except (ValueError, TypeError):
+        problems.either("X")  # scikit-learn's own validation of X
+        raise Invalid(problems.found) from None
+    if values.ndim == 1:
+        # log sigmoid(-z), log sigmoid(z): exact for z = +-inf.
+        log_p = -np.logaddexp(0.0, np.column_stack([values, -values]))
+    else:
+        log_p = sp.log_softmax(np.log(values) if method == "predict_proba" else values,
+                               axis=1)  # fmt: skip
+
+    labels = np.asarray(y).tolist()
+    codes = None
+    if len(labels) != len(values):
+        problems.value("y")
+    elif any(label not in classes for label in labels):
+        problems.either("y")
+    else:
+        codes = np.array([classes.index(label) for label in labels], dtype=np.intp)
+    smoothing = check_smoothing(options.get("label_smoothing", 0.0), problems)
+    log_base = nats_per_unit(options.get("base"), problems)
+    class_weight = options.get("class_weight")
+    if isinstance(class_weight, dict):
+        if any(key not in classes for key in class_weight):
+            problems.value("class_weight")
+            class_weight = None
+        else:
+            class_weight = [class_weight.get(c, 1.0) for c in classes]
+    class_weight = (
+        np.ones(n_classes)
+        if class_weight is None
+        else weight_vector(class_weight, "class_weight", (n_classes,), problems)
+    )
+    sample_weight = call.kwargs.get("sample_weight")
+    sample_weight = (
+        np.ones(len(values))
+        if sample_weight is None
+        else weight_vector(sample_weight, "sample_weight", (len(values),), problems)
+    )
+    problems.raise_if_any()
+
+    target = np.full(log_p.shape, smoothing / n_classes)
+    target[np.arange(len(codes)), codes] += 1.0 - smoothing
+    mass = class_weight * target
+    terms = np.where(mass > 0, mass * log_p, 0.0)  # 0 log 0 = 0
+    # The losses carry the class weights; the divisor counts each row with
+    # the class weight of its label (the categorical rule of API.md).
+    # In long double, scaled weights as small as 1e-300 / 1e308 stay positive.
+    scale = sample_weight.max() if sample_weight.max() > 0 else 1.0
+    relative_weight = np.longdouble(sample_weight) / np.longdouble(scale)
+    total = (relative_weight * class_weight[codes]).sum()
+    if not total > 0:
+        problems.value("sample_weight")
+        problems.raise_if_any()
+    losses = np.longdouble(-terms.sum(axis=1))
+    weighted = np.where(sample_weight > 0, relative_weight * losses, 0.0)
+    mean = float(weighted.sum() / total)
+    return -mean / log_base
+
+
+def softmax_everywhere(call) -> bool:
+    """Whether the model's predict_proba is the softmax of its decision values
+    on every row of X (to the scorers' check tolerance): a scorer that checks
+    a few rows may then score the decision values of any model."""
+    name, X, _ = call.args
+    model = scorer_model(name)
+    if not hasattr(model, "decision_function"):
+        return False
+    logits = np.asarray(model.decision_function(X), dtype=np.float64)
+    if logits.ndim == 1:
+        logits = np.column_stack([np.zeros_like(logits), logits])
+    proba = np.asarray(model.predict_proba(X))
+    atol = 8 * float(np.finfo(proba.dtype).eps)
+    return bool(np.allclose(proba, sp.softmax(logits, axis=1), rtol=1e-5, atol=atol))
+
+
+def check_scorer(call) -> str:
+    """A scorer call against ``scorer_reference``.
+
+    Where the reference is finite the score must match it to 1e-9 relative.
+    Where the decision values overflow (X near 1e308) the reference is
+    infinite or NaN: a ValueError or TypeError is then as good as an equal
+    infinite score; a NaN score never is.
+    """
+    name, X, y = call.args
+    options = call.kwargs["options"]
+    alternatives = []  # other acceptable scores
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = scorer_reference(call)
+            if (
+                name not in SOFTMAX_MODELS
+                and "response_method" not in options
+                and softmax_everywhere(call)
+            ):
+                forced = {**options, "response_method": "decision_function"}
+                alternatives.append(
+                    scorer_reference(
+                        Call(call.name, call.args, {**call.kwargs, "options": forced})
+                    )
+                )
+    except Invalid as invalid:
+        want = invalid
+    weights_ = call.kwargs.get("sample_weight")
+    # Weights below 2**-1000 may underflow to 0 once scaled (see has_tiny).
+    lenient = (
+        isinstance(weights_, np.ndarray)
+        and weights_.dtype.kind in "fiu"
+        and has_tiny(weights_.astype(np.float64))
+    )
+    before = snapshot(Call(call.name, (X, y), call.kwargs))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scorer = make_scorer_of(call.kwargs["options"])
+            kwargs = {k: v for k, v in call.kwargs.items() if k != "options"}
+            got = scorer(scorer_model(name), X, y, **kwargs)
+    except (ValueError, TypeError) as err:
+        if isinstance(want, Invalid) or not math.isfinite(want) or lenient:
+            return type(err).__name__
+        raise AssertionError(f"valid call rejected: {err!r}") from err
+    for original, kept in before:
+        assert np.array_equal(original, kept, equal_nan=kept.dtype.kind in "fc"), (
+            "the call modified an input array"
+        )
+    if isinstance(want, Invalid):
+        raise AssertionError(
+            f"invalid call accepted (expected an error about one of "
+            f"{[p.names for p in want.problems]}), returned {got!r}"
+        )
+    assert isinstance(got, float), f"expected a float, got {got!r}"
+    assert not math.isnan(got), f"NaN score (reference {want!r})"
+    if lenient:
+        return "returned"  # not compared, as Expected.lenient
+    if math.isinf(want) and got * want > 0:
+        # The reference's log-softmax of logits near 1e308 may overflow where
+        # the score, a mean in nats then divided by log(base), does not.
+        base = options.get("base")
+        nats = abs(got * (math.log(float(base)) if base is not None else 1.0))
+        if nats >= np.finfo(np.float64).max * OVERFLOW_MARGIN:
+            return "returned"
+    assert any(
+        got == ref or math.isclose(got, ref, rel_tol=1e-9, abs_tol=1e-12)
+        for ref in [want, *alternatives]
+    ), f"score {got!r}, reference {want!r} (or one of {alternatives})"
+    return "returned"
