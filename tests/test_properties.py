@@ -88,6 +88,13 @@ def reference_log_softmax(logits):
     return shifted - np.log1p(terms.sum(axis=1, keepdims=True))
 
 
+def sum_of_others(rows):
+    """``out[i, k] = sum of rows[i, j] over j != k``, each summed directly."""
+    n_classes = rows.shape[1]
+    others = ~np.eye(n_classes, dtype=bool)  # others[k, j]: j is not k
+    return np.where(others, rows[:, np.newaxis, :], 0).sum(axis=2)
+
+
 def reference_cross_entropy(
     logits,
     target,
@@ -99,10 +106,13 @@ def reference_cross_entropy(
 ):
     """Loss and gradient of API.md section 2 in plain numpy, hard or soft target.
 
-    Computed in extended precision (np.longdouble) and rounded at the end: the
-    gradient's ``p_k W - w_k`` cancels for confident rows (logits [13, 0]:
-    1 - 0.9999977 in float64 keeps only 10 digits), which would make the
-    reference, not fastxent, the inaccurate side.
+    Computed in extended precision (np.longdouble) and rounded at the end.
+    The gradient ``p_k W - w_k`` is taken as ``p_k (W - w_k) - w_k (1 - p_k)``
+    with both brackets summed over the other classes: written directly it
+    cancels for confident rows (logits [-19, 0], label 1: 1 - p_1 keeps 7
+    digits in float64, 10 in long double), which would make the reference,
+    not fastxent, the inaccurate side. For one-hot targets the rewritten
+    form has no cancellation at all.
     """
     logits = np.asarray(logits, dtype=np.longdouble)
     target = target if target.ndim == 1 else np.asarray(target, np.longdouble)
@@ -116,7 +126,10 @@ def reference_cross_entropy(
     weighted = cw * q
     log_prob = reference_log_softmax(logits)
     rows = -np.sum(weighted * log_prob, axis=1) * sw
-    grad = (np.exp(log_prob) * weighted.sum(1, keepdims=True) - weighted) * sw[:, None]
+    prob = np.exp(log_prob)
+    grad = (prob * sum_of_others(weighted) - weighted * sum_of_others(prob)) * sw[
+        :, None
+    ]
     scale = 1.0 if base is None else math.log(base)
     if reduction == "none":
         loss, grad = rows / scale, grad / scale
