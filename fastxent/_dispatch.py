@@ -14,8 +14,8 @@ estimator's data backend). Nothing is imported until an argument of a
 registered type actually arrives, so ``import fastxent`` never imports dask,
 and without dask installed no argument can be a dask array.
 
-The test costs one attribute lookup and one set lookup per argument
-(``type(x).__module__``), well under a microsecond per call.
+The test is a dictionary lookup per argument on its type (the package of
+each type is computed once and cached), a few hundred nanoseconds per call.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ import importlib
 
 # Top-level package of an array type -> {role: import path of the backend}.
 _BACKENDS: dict[str, dict[str, str]] = {}
+# Type -> its top-level package: ``type(x).__module__`` builds a new string
+# for extension types on every access, which costs more than the cache.
+_PACKAGE_OF_TYPE: dict[type, str] = {}
 
 
 def register_backend(package: str, **modules: str) -> None:
@@ -42,7 +45,11 @@ def register_backend(package: str, **modules: str) -> None:
 
 
 def _package_of(obj) -> str:
-    return type(obj).__module__.partition(".")[0]
+    cls = type(obj)
+    package = _PACKAGE_OF_TYPE.get(cls)
+    if package is None:
+        package = _PACKAGE_OF_TYPE[cls] = cls.__module__.partition(".")[0]
+    return package
 
 
 def find_backend(role: str, *objects):

@@ -132,7 +132,7 @@ def resolve_threads(n_threads):
     return 1 if n_threads is None else n_threads
 
 
-def small_numpy(x, name: str):
+def small_numpy(x):
     """A small argument (class weights, pos_weight) as an in-memory array.
 
     These have one entry per class or label, so a dask array is computed.

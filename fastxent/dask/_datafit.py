@@ -245,6 +245,7 @@ class _Evaluation:
     scale: np.ndarray
     fit_intercept: bool
     binomial: bool
+    n_outputs: int
     weight_scale: float
     unit_weights: bool
     n_threads: int
@@ -270,6 +271,8 @@ def _evaluate_chunk(spec, X_c, y_c, w_c, *states):
         basis = products[position] if source == "pending" else states[position][field]
         # The solvers' order: Z = c0 * B0, then Z += c1 * B1 (a 1.0 is exact).
         Z = coef * basis if Z is None else Z + coef * basis
+    if Z is None:  # no terms: the zero logits of a start from w = 0
+        Z = np.zeros((X_c.shape[0], spec.n_outputs))
     weights = None if spec.unit_weights else w_c * spec.weight_scale
     if spec.binomial:
         loss_function = (
@@ -349,8 +352,11 @@ class _DistributedCrossEntropy:
         return ChunkedLogits()
 
     def logits(self, w, out):
-        """``out = X~ @ w``: recorded, computed by the evaluation that needs it."""
-        out.terms = [(Basis(w), 1.0)]
+        """``out = X~ @ w``: recorded, computed by the evaluation that needs it.
+
+        ``w = 0`` (a fit's usual start) is the empty combination: no product.
+        """
+        out.terms = [(Basis(w), 1.0)] if np.any(w) else []
         out.gradient = None
         return out
 
@@ -388,13 +394,12 @@ class _DistributedCrossEntropy:
                     position = len(states)
                     states.append(basis.states)
                 terms.append(("held", position, basis.field, coef))
-        if not terms:
-            raise RuntimeError("logits evaluated before being set")
-        keep_logits = not (len(terms) == 1 and terms[0][3] == 1.0)
+        keep_logits = bool(terms) and not (len(terms) == 1 and terms[0][3] == 1.0)
         design = self.design
         spec = _Evaluation(
             mean=design.mean, scale=design.scale, fit_intercept=design.fit_intercept,
-            binomial=self.binomial, weight_scale=self.weight_scale,
+            binomial=self.binomial, n_outputs=self.n_outputs,
+            weight_scale=self.weight_scale,
             unit_weights=self.unit_weights, n_threads=self.n_threads,
             pending=tuple(basis.coef for basis in pending), terms=tuple(terms),
             with_grad=with_grad, keep_logits=keep_logits,

@@ -8,8 +8,9 @@ returns a lazy dask array. How the result matches the in-memory one:
   every block is one call of the in-memory function on the same rows, and
   the kernels treat rows independently.
 - ``"sum"`` and ``"mean"`` add per-block sums in a tree and divide at the
-  end, so they match to rounding (1e-12 relative in float64; float32
-  results are the float32 rounding of the same float64 sums, to one ulp).
+  end, so they match to rounding (1e-12 relative in float64; in float32
+  each block's sum is rounded to float32, so the mean is within two float32
+  ulps).
   ``"mean"`` first scales the sample weights by the power of two the
   in-memory path uses (their maximum is one small reduction), so per-row
   terms are bitwise the in-memory ones and the total weight stays finite.
@@ -94,13 +95,14 @@ def logsumexp(a, axis=-1, *, keepdims=False, n_threads=None):
     func = functools.partial(
         _logsumexp_numpy, axis=axis, keepdims=keepdims, n_threads=threads
     )
-    if axis is None or a.ndim == 0:
-        ndim = a.ndim
-        chunks = ((1,),) * ndim if keepdims and axis is None else None
-        drop = [] if keepdims or axis is not None else list(range(ndim))
+    if axis is None:
+        chunks = ((1,),) * a.ndim if keepdims else None
+        drop = [] if keepdims else list(range(a.ndim))
         return a.rechunk(-1).map_blocks(
             func, drop_axis=drop, chunks=chunks, dtype=a.dtype
         )
+    if a.ndim == 0:
+        a = a.reshape(1)  # as in memory: one row of one element
     axis = check_axis(axis, a.ndim, "a")
     a = whole_axes(a, [axis])
     if keepdims:
@@ -426,7 +428,7 @@ def _cross_entropy(
     weights = _sample_weights(
         sample_weight, batch_shape, batch_chunks, batch_index, mean, "one per sample"
     )
-    class_weight = small_numpy(class_weight, "class_weight")
+    class_weight = small_numpy(class_weight)
     if class_weight is not None:
         class_weight = check_nonnegative_vector(class_weight, "class_weight", n_classes)
     if mean:
@@ -537,7 +539,7 @@ def _binary_cross_entropy(
         raise ValueError(
             f"target must have the shape of logits {logits.shape}, got {target.shape}"
         )
-    pos_weight = small_numpy(pos_weight, "pos_weight")
+    pos_weight = small_numpy(pos_weight)
     mean = reduction == "mean"
     options = {
         "pos_weight": pos_weight, "label_smoothing": label_smoothing, "base": base,
@@ -547,7 +549,7 @@ def _binary_cross_entropy(
         # One sample: nothing to split; the in-memory function on one block.
         func = _bce_grad_numpy if want_grad else _bce_numpy
         call = functools.partial(
-            func, sample_weight=small_numpy(sample_weight, "sample_weight"),
+            func, sample_weight=small_numpy(sample_weight),
             reduction=reduction, **options,
         )  # fmt: skip
         if not want_grad:

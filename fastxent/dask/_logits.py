@@ -78,6 +78,7 @@ class ChunkedLogits:
     Parameters
     ----------
     terms : list of (Basis, float), default=()
+        No terms is the zero array.
 
     Attributes
     ----------

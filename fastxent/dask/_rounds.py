@@ -10,11 +10,13 @@ persisted dask keys, for later rounds to read; then the small result is
 split off by a light ``getitem`` task on the same worker, so the tree moves
 only small objects.
 
-Graphs are written out by hand (one task per chunk plus about n/8 sums)
-rather than through dask.array, whose generic machinery costs more per
-round than the arithmetic on small problems; they run through
-``dask.persist`` / ``dask.compute``, hence on whatever scheduler is active:
-the ``dask.distributed`` client when there is one, else the local threads.
+Graphs are written out by hand (one task per chunk plus one sum per 16
+small results) rather than through dask.array, whose generic machinery costs
+more per round than the arithmetic on small problems. They run on the
+scheduler dask would use for an array: with a ``dask.distributed`` client,
+``client.get(..., sync=False)`` returns futures, the kept ones stay on the
+workers and only the root of the tree is gathered; on the local schedulers
+the kept values simply stay in this process.
 
 Fault tolerance is dask's: every kept key has its task and inputs in the
 graph, so when a worker dies the scheduler recomputes the lost chunks from
