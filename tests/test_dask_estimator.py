@@ -114,7 +114,9 @@ def test_predictions_are_lazy_and_equal(client):
     ):
         result = getattr(model, method)(Xd)
         assert isinstance(result, da.Array), method
-        np.testing.assert_array_equal(result.compute(), getattr(model, method)(X))
+        expected = getattr(model, method)(X)
+        assert result.dtype == expected.dtype, method
+        np.testing.assert_array_equal(result.compute(), expected)
     binary = LogisticRegression(solver="lbfgs").fit(X, y == 1)
     scores = binary.decision_function(Xd)
     assert scores.shape == (len(y),)

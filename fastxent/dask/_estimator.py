@@ -215,10 +215,13 @@ def _predict_blocks(estimator, method, X, *, per_class):
     """``estimator.<method>`` applied to each row block of X, lazily."""
     X = _check_X(estimator, X, reset=False)
     func = getattr(estimator, method)
+    # The dtype of X @ coef_.T, which the probabilities keep.
+    dtype = np.result_type(X.dtype, estimator.coef_.dtype)
     if per_class:
         n_outputs = len(estimator.classes_)
-        return X.map_blocks(func, chunks=(X.chunks[0], (n_outputs,)), dtype=np.float64)
-    dtype = estimator.classes_.dtype if method == "predict" else np.float64
+        return X.map_blocks(func, chunks=(X.chunks[0], (n_outputs,)), dtype=dtype)
+    if method == "predict":
+        dtype = estimator.classes_.dtype
     return X.map_blocks(func, drop_axis=1, dtype=dtype)
 
 
