@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastxent._dispatch import dispatch_arrays
 from fastxent._kernels import _binary_xent
 from fastxent._validation import (
     as_real_array,
@@ -26,6 +27,7 @@ from fastxent._validation import (
 _BLOCK_ELEMENTS = 4096
 
 
+@dispatch_arrays("logits", "target", "pos_weight", "sample_weight")
 def binary_cross_entropy(
     logits,
     target,
@@ -76,6 +78,7 @@ def binary_cross_entropy(
     return loss
 
 
+@dispatch_arrays("logits", "target", "pos_weight", "sample_weight")
 def binary_cross_entropy_with_grad(
     logits,
     target,

@@ -12,6 +12,7 @@ import numbers
 
 import numpy as np
 
+from fastxent._dispatch import dispatch_arrays
 from fastxent._kernels import _softmax_xent
 from fastxent._validation import (
     as_array,
@@ -31,6 +32,7 @@ from fastxent._validation import (
 )
 
 
+@dispatch_arrays("logits", "target", "class_weight", "sample_weight")
 def cross_entropy(
     logits,
     target,
@@ -91,6 +93,7 @@ def cross_entropy(
     return loss
 
 
+@dispatch_arrays("logits", "target", "class_weight", "sample_weight")
 def cross_entropy_with_grad(
     logits,
     target,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastxent._dispatch import dispatch_arrays
 from fastxent._kernels import _information
 from fastxent._validation import (
     as_real_array,
@@ -28,6 +29,7 @@ def _finish(values, shape, dtype, nats_per_unit):
     return result[()] if result.ndim == 0 else result
 
 
+@dispatch_arrays("p")
 def entropy(p, axis: int = -1, *, base=None, n_threads=None):
     """Shannon entropy ``-sum(p log p)`` along ``axis``, with ``0 log 0 = 0``.
 
@@ -59,6 +61,7 @@ def entropy(p, axis: int = -1, *, base=None, n_threads=None):
     return _finish(values, shape, p.dtype, nats_per_unit)
 
 
+@dispatch_arrays("p", "q")
 def kl_divergence(p, q, axis: int = -1, *, base=None, n_threads=None):
     """Kullback-Leibler divergence ``sum(p log(p / q))`` along ``axis``.
 

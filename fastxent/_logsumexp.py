@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastxent._dispatch import dispatch_arrays
 from fastxent._kernels import _logsumexp
 from fastxent._validation import (
     as_real_array,
@@ -29,6 +30,7 @@ def _rows(a, axis):
     return a, axis, rows_last(a, axis)
 
 
+@dispatch_arrays("a")
 def logsumexp(a, axis: int | None = -1, *, keepdims: bool = False, n_threads=None):
     """``log(sum(exp(a)))`` along ``axis``, computed without overflow.
 
@@ -85,6 +87,7 @@ def _elementwise(kernel, a, axis, out, n_threads):
     return result
 
 
+@dispatch_arrays("a")
 def softmax(a, axis: int | None = -1, *, out=None, n_threads=None):
     """``exp(a) / sum(exp(a))`` along ``axis``.
 
@@ -106,6 +109,7 @@ def softmax(a, axis: int | None = -1, *, out=None, n_threads=None):
     return _elementwise(_logsumexp.softmax_rows, a, axis, out, n_threads)
 
 
+@dispatch_arrays("a")
 def log_softmax(a, axis: int | None = -1, *, out=None, n_threads=None):
     """``a - logsumexp(a)`` along ``axis``, accurate for the top class too.
 

@@ -87,6 +87,10 @@ class _LinearCrossEntropy:
     def _subset_kwargs(self):
         return {}
 
+    def new_logits(self):
+        """An uninitialised float64 buffer for logits, (n_samples, n_outputs)."""
+        return np.empty((self.n_samples, self.n_outputs))
+
     def logits(self, w, out):
         """``out = X~ @ w``, shape (n_samples, n_outputs)."""
         return self.design.matmul(w, out)

@@ -297,20 +297,54 @@ class StandardizedDesign:
 def _standardising_stats(X, sample_weight, fit_intercept, ridge):
     """Weighted column means (zero without intercept) and scales."""
     total = sample_weight.sum()
+    first, second = column_moments(X, sample_weight)
+    return stats_from_moments(first / total, second / total, fit_intercept, ridge)
+
+
+def column_moments(X, sample_weight):
+    """Weighted column sums ``sum_i w_i x_ij`` and ``sum_i w_i x_ij^2``, in float64.
+
+    Sums over row blocks add up, which is how a chunked X (dask) gets the
+    statistics of the whole: one call per chunk, then a sum.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse CSR matrix of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,)
+
+    Returns
+    -------
+    first, second : ndarray of shape (n_features,)
+    """
     if sp.issparse(X):
-        mean = np.asarray(X.T @ sample_weight, dtype=np.float64) / total
-        second = np.asarray(X.multiply(X).T @ sample_weight, dtype=np.float64) / total
-    else:
-        mean = np.zeros(X.shape[1])
-        second = np.zeros(X.shape[1])
-        for start in range(0, X.shape[0], _BLOCK_ROWS):
-            block = X[start : start + _BLOCK_ROWS].astype(np.float64)
-            weight = sample_weight[start : start + _BLOCK_ROWS]
-            mean += weight @ block
-            block *= block
-            second += weight @ block
-        mean /= total
-        second /= total
+        first = np.asarray(X.T @ sample_weight, dtype=np.float64)
+        second = np.asarray(X.multiply(X).T @ sample_weight, dtype=np.float64)
+        return first, second
+    first = np.zeros(X.shape[1])
+    second = np.zeros(X.shape[1])
+    for start in range(0, X.shape[0], _BLOCK_ROWS):
+        block = X[start : start + _BLOCK_ROWS].astype(np.float64)
+        weight = sample_weight[start : start + _BLOCK_ROWS]
+        first += weight @ block
+        block *= block
+        second += weight @ block
+    return first, second
+
+
+def stats_from_moments(mean, second, fit_intercept, ridge):
+    """Column means (zero without intercept) and scales from weighted moments.
+
+    Parameters
+    ----------
+    mean, second : ndarray of shape (n_features,)
+        Weighted means of X and of X squared.
+    fit_intercept : bool
+    ridge : float
+
+    Returns
+    -------
+    mean, scale : ndarray of shape (n_features,)
+    """
     if fit_intercept:
         variance = second - mean**2
         # E[x^2] - E[x]^2 cancels for (near-)constant columns; below this

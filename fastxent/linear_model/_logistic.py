@@ -21,6 +21,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
+from fastxent._dispatch import find_backend
 from fastxent._logsumexp import log_softmax, softmax
 from fastxent.linear_model._datafit import (
     BinomialCrossEntropy,
@@ -235,16 +236,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             Fitted estimator.
         """
         self._check_params()
-        X, y = self._validate_X_y(X, y, reset=True)
-        check_classification_targets(y)
-        classes, y_index = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(
-                "LogisticRegression needs samples of at least 2 classes in the "
-                f"data, but the data contains only one class: {classes[0]!r}"
-            )
-        sample_weight = _check_sample_weight(sample_weight, X.shape[0])
-        sample_weight = self._apply_class_weight(sample_weight, classes, y, y_index)
+        # Data of another array library (dask) is checked and encoded by its
+        # backend, before validate_data would pull it into memory.
+        backend = find_backend("estimator", X, y)
+        if backend is None:
+            prepared = self._prepare_fit(X, y, sample_weight)
+        else:
+            prepared = backend.prepare_fit(self, X, y, sample_weight)
+        X, classes, y_index, sample_weight = prepared
 
         initial = None
         if (
@@ -271,7 +270,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.n_iter_ = result.n_iter
         self.loss_curve_ = list(result.history)
         self._sgd_step = result.step if self.solver == "sgd" else None
-        if np.isinf(self.C):
+        if np.isinf(self.C) and backend is None:
+            # In memory only: the test needs every sample's logits at hand.
             _warn_if_separated(self, X, y_index, sample_weight)
         if not result.converged:
             warnings.warn(
@@ -283,6 +283,25 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 stacklevel=2,
             )
         return self
+
+    def _prepare_fit(self, X, y, sample_weight):
+        """Validate in-memory training data; encode labels, apply class weights.
+
+        Returns
+        -------
+        X, classes, y_index, sample_weight
+        """
+        X, y = self._validate_X_y(X, y, reset=True)
+        check_classification_targets(y)
+        classes, y_index = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                "LogisticRegression needs samples of at least 2 classes in the "
+                f"data, but the data contains only one class: {classes[0]!r}"
+            )
+        sample_weight = _check_sample_weight(sample_weight, X.shape[0])
+        sample_weight = self._apply_class_weight(sample_weight, classes, y, y_index)
+        return X, classes, y_index, sample_weight
 
     def partial_fit(self, X, y, classes=None, sample_weight=None) -> LogisticRegression:
         """One epoch of mini-batch SGD on ``(X, y)``, continuing the last fit.
@@ -306,6 +325,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self : LogisticRegression
         """
         self._check_params()
+        backend = find_backend("estimator", X, y)
+        if backend is not None:
+            return backend.partial_fit(self, X, y, classes, sample_weight)
         first_call = not hasattr(self, "classes_")
         if first_call:
             if classes is None:
@@ -461,10 +483,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         n_classes = len(self.classes_)
         n_features = X.shape[1]
         binary = n_classes == 2
-        _check_logits_fit_in_memory(X.shape[0], 1 if binary else n_classes)
-        alpha = 0.0 if np.isinf(self.C) else 1.0 / (self.C * sample_weight.sum())
+        total_weight = float(sample_weight.sum())
+        alpha = 0.0 if np.isinf(self.C) else 1.0 / (self.C * total_weight)
         l1_ratio = float(self.l1_ratio)
-        datafit_class = BinomialCrossEntropy if binary else MultinomialCrossEntropy
+        design_class, binomial_class, multinomial_class = _datafit_classes(X)
+        if design_class is StandardizedDesign:
+            # In-memory logits only: a dask fit keeps them on the workers.
+            _check_logits_fit_in_memory(X.shape[0], 1 if binary else n_classes)
+        datafit_class = binomial_class if binary else multinomial_class
         n_outputs = 1 if binary else n_classes
         kernel_threads = self.n_threads
         if X.shape[0] * n_outputs < _KERNEL_THREADS_MIN_SIZE:
@@ -472,18 +498,18 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         # The l2 curvature in units of the loss's bounds the preconditioner's
         # scales (see _design.py).
         ridge = alpha * (1.0 - l1_ratio) / datafit_class.curvature
-        design = StandardizedDesign(
+        design = design_class(
             X, sample_weight, fit_intercept=self.fit_intercept, ridge=ridge
         )
         if binary:
-            datafit = BinomialCrossEntropy(
+            datafit = binomial_class(
                 design,
                 (y_index == 1).astype(np.float64),
                 sample_weight,
                 n_threads=kernel_threads,
             )
         else:
-            datafit = MultinomialCrossEntropy(
+            datafit = multinomial_class(
                 design,
                 y_index.astype(np.intp),
                 sample_weight,
@@ -552,6 +578,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             ``classes_[1]``.
         """
         check_is_fitted(self)
+        if (backend := find_backend("estimator", X)) is not None:
+            return backend.decision_function(self, X)
         X = validate_data(
             self,
             X,
@@ -582,6 +610,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
+        if (backend := find_backend("estimator", X)) is not None:
+            return backend.predict(self, X)
         scores = self.decision_function(X)
         if scores.ndim == 1:
             index = (scores > 0).astype(np.intp)
@@ -601,6 +631,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``; rows sum to 1.
         """
+        if (backend := find_backend("estimator", X)) is not None:
+            return backend.predict_proba(self, X)
         return softmax(self._logits_all_classes(X), axis=1)
 
     def predict_log_proba(self, X) -> np.ndarray:
@@ -617,7 +649,18 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_classes)
         """
+        if (backend := find_backend("estimator", X)) is not None:
+            return backend.predict_log_proba(self, X)
         return log_softmax(self._logits_all_classes(X), axis=1)
+
+
+def _datafit_classes(X):
+    """Design, binomial and multinomial datafit classes for ``X``: the in-memory
+    ones, or those of the backend registered for X's array type (dask)."""
+    backend = find_backend("estimator", X)
+    if backend is None:
+        return StandardizedDesign, BinomialCrossEntropy, MultinomialCrossEntropy
+    return backend.datafit_classes()
 
 
 def _is_real(value):

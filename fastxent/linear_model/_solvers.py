@@ -78,17 +78,19 @@ class _Problem:
     """A datafit and a penalty seen from the solvers' coordinates.
 
     Holds the one ``(n_samples, n_outputs)`` buffer that receives
-    ``dloss/dZ``; every kernel call writes into it.
+    ``dloss/dZ``; every kernel call writes into it. Logits buffers come from
+    the datafit, which decides where they live (numpy arrays in memory,
+    chunks on a cluster for dask data).
     """
 
     def __init__(self, datafit, penalty):
         self.datafit = datafit
         self.original_penalty = penalty
         self.penalty = penalty.rescaled(datafit.design.coef_scale())
-        self.G = np.empty((datafit.n_samples, datafit.n_outputs))
+        self.G = datafit.new_logits()
 
     def new_logits(self):
-        return np.empty((self.datafit.n_samples, self.datafit.n_outputs))
+        return self.datafit.new_logits()
 
     def smooth_value(self, w, Z, *, with_grad):
         """``f(w)`` from its logits; with ``with_grad`` also ``dloss/dZ`` into ``G``."""

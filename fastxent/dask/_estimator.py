@@ -1,0 +1,246 @@
+"""``LogisticRegression`` on dask arrays: validation, encoding, predictions.
+
+The estimator (``fastxent/linear_model/_logistic.py``) asks the dispatch
+registry for this module when X or y is a dask array, before scikit-learn's
+``validate_data`` (which would pull the data into memory). What it gets:
+
+- :func:`prepare_fit`: the checks of ``validate_data`` on metadata (2-D,
+  known chunks, dtype, matching lengths), then one round over (y, weights)
+  for the classes, their weighted counts and the weight range; labels are
+  encoded and class weights applied lazily, and X, the codes and the weights
+  are persisted in the cluster's memory for the length of the fit.
+- :func:`datafit_classes`: the distributed design and datafits
+  (``_datafit.py``) the estimator builds instead of the in-memory ones;
+  its solvers then run unchanged.
+- predictions: each block is the in-memory method on its rows, so they are
+  lazy dask arrays equal, row by row, to the in-memory results.
+
+``partial_fit`` and ``solver="sgd"`` take in-memory data only: mini-batches
+drawn across chunks would gather rows.
+"""
+
+from __future__ import annotations
+
+import dask
+import dask.array as da
+import numpy as np
+from sklearn.utils import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+
+from fastxent.dask._arrays import as_dask, check_known_chunks
+from fastxent.dask._datafit import (
+    DistributedBinomialCrossEntropy,
+    DistributedDesign,
+    DistributedMultinomialCrossEntropy,
+)
+from fastxent.dask._rounds import chunk_refs, new_token, run_round
+
+
+def datafit_classes():
+    """(design, binomial datafit, multinomial datafit) classes for dask data."""
+    return (
+        DistributedDesign,
+        DistributedBinomialCrossEntropy,
+        DistributedMultinomialCrossEntropy,
+    )
+
+
+def _check_X(estimator, X, *, reset, chunks=None):
+    """X as a float32/float64 dask array of one column chunk, checked."""
+    X = as_dask(X, "X", chunks=chunks)
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D array, got a {X.ndim}D dask array of shape {X.shape}; "
+            "reshape your data"
+        )
+    if not isinstance(X._meta, np.ndarray):
+        raise TypeError(
+            f"X must be a dask array of numpy blocks, got blocks of type "
+            f"{type(X._meta).__name__}"
+        )
+    kind = X.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(
+            f"X must hold real numbers, got dtype {X.dtype}; convert it with "
+            "X.astype(float)"
+        )
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    check_known_chunks(X, "X")
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    n_features = X.shape[1]
+    if reset:
+        estimator.n_features_in_ = n_features
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+    elif n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_features_in_} features as input."
+        )
+    return X
+
+
+def _label_chunk(y_c, w_c):
+    """A chunk's labels, their weighted and plain counts, the weight range."""
+    labels, codes = np.unique(y_c, return_inverse=True)
+    weighted = np.bincount(codes.reshape(-1), weights=w_c, minlength=len(labels))
+    low = w_c.min(initial=np.inf)
+    finite = bool(np.isfinite(w_c).all())
+    return labels, weighted, low, finite
+
+
+def _merge_labels(*parts):
+    """Union of chunk labels with their counts added; min weight; finiteness."""
+    labels = np.unique(np.concatenate([part[0] for part in parts]))
+    weighted = np.zeros(len(labels))
+    for part in parts:
+        weighted[np.searchsorted(labels, part[0])] += part[1]
+    low = min(part[2] for part in parts)
+    finite = all(part[3] for part in parts)
+    return labels, weighted, low, finite
+
+
+def _encode(y_c, classes):
+    return np.searchsorted(classes, y_c)
+
+
+def _class_weighted(w_c, codes_c, class_weight):
+    return w_c * class_weight[codes_c]
+
+
+def prepare_fit(estimator, X, y, sample_weight):
+    """Check and encode dask training data; keep it in the cluster's memory.
+
+    Parameters
+    ----------
+    estimator : LogisticRegression
+    X : dask array of shape (n_samples, n_features)
+    y : dask array of shape (n_samples,)
+    sample_weight : dask array, array-like of shape (n_samples,) or None
+
+    Returns
+    -------
+    X : dask array
+        float32 or float64, one column chunk, persisted.
+    classes : ndarray of shape (n_classes,)
+    y_index : dask array of int of shape (n_samples,)
+        Codes into ``classes``, with the row chunks of X, persisted.
+    sample_weight : dask array of shape (n_samples,)
+        Sample weights times class weights, float64, persisted.
+    """
+    if estimator.solver == "sgd":
+        raise ValueError(
+            "solver='sgd' takes in-memory data; for dask arrays use 'agd', 'gd' "
+            "or 'lbfgs'"
+        )
+    y_chunks = y.chunks if isinstance(y, da.Array) else None
+    X = _check_X(estimator, X, reset=True, chunks=y_chunks)
+    rows = X.chunks[0]
+    y = as_dask(y, "y", chunks=(rows,))
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"y must have shape ({X.shape[0]},) (one label per row of X), got "
+            f"shape {y.shape}"
+        )
+    y = y.rechunk((rows,))
+    if sample_weight is None:
+        weights = da.ones(X.shape[0], chunks=(rows,))
+    else:
+        weights = as_dask(sample_weight, "sample_weight", chunks=(rows,))
+        if weights.shape != (X.shape[0],):
+            raise ValueError(
+                f"sample_weight.shape == {weights.shape}, expected ({X.shape[0]},)"
+            )
+        if weights.dtype.kind not in "biuf":
+            raise TypeError(f"sample_weight must hold numbers, got {weights.dtype}")
+        weights = weights.astype(np.float64).rechunk((rows,))
+    X, y, weights = dask.persist(X, y, weights)
+
+    _, (classes, weighted_counts, low, finite) = run_round(
+        new_token(), _label_chunk, (),
+        [list(pair) for pair in zip(chunk_refs(y), chunk_refs(weights), strict=True)],
+        keep=False, combine=_merge_labels,
+    )  # fmt: skip
+    if not finite:
+        raise ValueError("sample_weight contains NaN or infinity")
+    if low < 0:
+        raise ValueError("Negative values in data passed to sample_weight")
+    check_classification_targets(classes)
+    if len(classes) < 2:
+        raise ValueError(
+            "LogisticRegression needs samples of at least 2 classes in the "
+            f"data, but the data contains only one class: {classes[0]!r}"
+        )
+    y_index = y.map_blocks(_encode, classes, dtype=np.intp)
+    class_weight = _class_weights(estimator.class_weight, classes, weighted_counts)
+    if class_weight is not None:
+        weights = da.map_blocks(
+            _class_weighted, weights, y_index, class_weight, dtype=np.float64
+        )
+        weighted_counts = weighted_counts * class_weight
+    if not weighted_counts.sum() > 0:
+        raise ValueError(
+            "Sample weights must contain at least one non-zero number "
+            "(after multiplying by class_weight)"
+        )
+    y_index, weights = dask.persist(y_index, weights)
+    return X, classes, y_index, weights
+
+
+def _class_weights(class_weight, classes, weighted_counts):
+    """Per-class weights, or None: "balanced" from the weighted counts, as the
+    in-memory estimator computes it; a dict through scikit-learn."""
+    if class_weight is None:
+        return None
+    if class_weight == "balanced":
+        with np.errstate(divide="ignore"):
+            return weighted_counts.sum() / (len(classes) * weighted_counts)
+    return compute_class_weight(class_weight, classes=classes, y=classes)
+
+
+def partial_fit(estimator, X, y, classes=None, sample_weight=None):
+    """Refused: ``partial_fit`` draws mini-batches, which dask arrays cannot give
+    without gathering rows."""
+    raise TypeError(
+        "partial_fit takes in-memory arrays; for dask arrays use fit (full-batch "
+        "solvers), or call partial_fit on each computed chunk"
+    )
+
+
+def _predict_blocks(estimator, method, X, *, per_class):
+    """``estimator.<method>`` applied to each row block of X, lazily."""
+    X = _check_X(estimator, X, reset=False)
+    func = getattr(estimator, method)
+    # The dtype of X @ coef_.T, which the probabilities keep.
+    dtype = np.result_type(X.dtype, estimator.coef_.dtype)
+    if per_class:
+        n_outputs = len(estimator.classes_)
+        return X.map_blocks(func, chunks=(X.chunks[0], (n_outputs,)), dtype=dtype)
+    if method == "predict":
+        dtype = estimator.classes_.dtype
+    return X.map_blocks(func, drop_axis=1, dtype=dtype)
+
+
+def decision_function(estimator, X):
+    """Lazy decision values: ``(n_samples,)`` for two classes, else per class."""
+    binary = estimator.coef_.shape[0] == 1
+    return _predict_blocks(estimator, "decision_function", X, per_class=not binary)
+
+
+def predict(estimator, X):
+    """Lazy predicted labels, one per row."""
+    return _predict_blocks(estimator, "predict", X, per_class=False)
+
+
+def predict_proba(estimator, X):
+    """Lazy class probabilities, ``(n_samples, n_classes)``."""
+    return _predict_blocks(estimator, "predict_proba", X, per_class=True)
+
+
+def predict_log_proba(estimator, X):
+    """Lazy log-probabilities, ``(n_samples, n_classes)``."""
+    return _predict_blocks(estimator, "predict_log_proba", X, per_class=True)

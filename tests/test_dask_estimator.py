@@ -1,0 +1,224 @@
+"""LogisticRegression on dask arrays, on a real dask.distributed cluster.
+
+One module-scoped ``LocalCluster`` (two worker processes on the loopback
+interface, no dashboard) serves every test that needs a cluster; the data
+are small so the module runs in about a minute. The fitted model must equal
+the in-memory fit on the same data (coefficients to 1e-6 relative), and
+predictions must be lazy dask arrays equal to the in-memory ones.
+"""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+from dask.sizeof import sizeof  # noqa: E402
+from sklearn.model_selection import cross_val_score  # noqa: E402
+
+from fastxent.dask import _datafit  # noqa: E402
+from fastxent.dask._rounds import run_round  # noqa: E402
+from fastxent.linear_model import LogisticRegression  # noqa: E402
+from fastxent.metrics import neg_cross_entropy_scorer  # noqa: E402
+
+TOL = 1e-8
+COEF_RTOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None,
+    )  # fmt: skip
+    with distributed.Client(cluster) as client:
+        yield client
+    cluster.close()
+
+
+def make_problem(n_samples=2000, n_features=8, n_classes=2, seed=0):
+    """Features with unequal scales and offsets; labels from a noisy linear model."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, n_features)) * rng.uniform(0.5, 3.0, n_features)
+    X += rng.normal(size=n_features)
+    W = rng.normal(size=(n_features, n_classes))
+    y = (X @ W + rng.gumbel(size=(n_samples, n_classes))).argmax(axis=1)
+    return X, y
+
+
+def lazy(x, rows=1000):
+    """x as a dask array of blocks of ``rows`` rows."""
+    x = np.asarray(x)
+    return da.from_array(x, chunks=(rows,) + x.shape[1:])
+
+
+def assert_same_model(model, reference, rtol=COEF_RTOL):
+    """Coefficients and intercepts within ``rtol`` of the largest coefficient."""
+    scale = np.abs(reference.coef_).max()
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=0, atol=rtol * scale)
+    np.testing.assert_allclose(
+        model.intercept_, reference.intercept_, rtol=0, atol=rtol * scale
+    )
+    np.testing.assert_array_equal(model.classes_, reference.classes_)
+
+
+@pytest.mark.parametrize(
+    ("solver", "n_classes", "options"),
+    [
+        ("lbfgs", 2, {}),
+        ("agd", 3, {"class_weight": "balanced"}),
+        ("gd", 2, {"l1_ratio": 0.5, "C": 0.1}),
+        ("lbfgs", 4, {"fit_intercept": False}),
+    ],
+)
+def test_fit_on_cluster_equals_memory_fit(client, solver, n_classes, options):
+    """Each solver on the cluster reaches the in-memory fit's coefficients."""
+    X, y = make_problem(n_classes=n_classes)
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+    params = dict(solver=solver, tol=TOL, max_iter=2000, **options)
+    reference = LogisticRegression(**params).fit(X, y, sample_weight=weights)
+    model = LogisticRegression(**params).fit(
+        lazy(X), lazy(y), sample_weight=lazy(weights)
+    )
+    assert_same_model(model, reference)
+    assert model.n_features_in_ == X.shape[1]
+    assert np.all(np.diff(model.loss_curve_) <= 1e-12)
+
+
+def test_string_labels_and_float32(client):
+    """Labels of any type are encoded by one reduction; float32 X, float32 coef_."""
+    X, y = make_problem(n_classes=3)
+    labels = np.array(["ant", "bee", "cat"])[y]
+    X32 = X.astype(np.float32)
+    # float32 products bound the attainable gradient near 1e-7.
+    params = dict(solver="lbfgs", tol=1e-6)
+    reference = LogisticRegression(**params).fit(X32, labels)
+    model = LogisticRegression(**params).fit(lazy(X32), lazy(labels))
+    assert model.coef_.dtype == np.float32
+    assert_same_model(model, reference, rtol=1e-4)
+
+
+def test_predictions_are_lazy_and_equal(client):
+    """predict*, decision_function on dask X return dask arrays, row for row equal."""
+    X, y = make_problem(n_classes=3)
+    model = LogisticRegression(solver="lbfgs").fit(X, y)
+    Xd = lazy(X, 700)
+    for method in (
+        "predict",
+        "predict_proba",
+        "predict_log_proba",
+        "decision_function",
+    ):
+        result = getattr(model, method)(Xd)
+        assert isinstance(result, da.Array), method
+        expected = getattr(model, method)(X)
+        assert result.dtype == expected.dtype, method
+        np.testing.assert_array_equal(result.compute(), expected)
+    binary = LogisticRegression(solver="lbfgs").fit(X, y == 1)
+    scores = binary.decision_function(Xd)
+    assert scores.shape == (len(y),)
+    np.testing.assert_array_equal(scores.compute(), binary.decision_function(X))
+
+
+def test_only_small_results_reach_the_client(client):
+    """The fit gathers nothing of the size of X: every gathered object is small."""
+    X, y = make_problem(n_samples=4000, n_features=30)
+    Xd, yd = lazy(X), lazy(y)
+    sizes = []
+    original = distributed.Client._gather
+
+    async def recording_gather(self, futures, *args, **kwargs):
+        result = await original(self, futures, *args, **kwargs)
+        sizes.append(sizeof(result))
+        return result
+
+    distributed.Client._gather = recording_gather
+    try:
+        LogisticRegression(solver="lbfgs", tol=TOL).fit(Xd, yd)
+    finally:
+        distributed.Client._gather = original
+    assert sizes and max(sizes) < X.nbytes / 20
+
+
+def test_worker_killed_mid_fit(client, monkeypatch):
+    """A worker killed during a fit: dask recomputes the lost chunks; same model.
+
+    The kill is issued from inside the fit, after its fifth round, so it
+    lands mid-fit whatever the machine's speed.
+    """
+    X, y = make_problem(n_classes=3, seed=3)
+    params = dict(solver="lbfgs", tol=TOL)
+    reference = LogisticRegression(**params).fit(X, y)
+    victim = min(client.run(os.getpid).values())
+    rounds = []
+
+    def run_round_then_kill(*args, **kwargs):
+        rounds.append(None)
+        if len(rounds) == 5:
+            os.kill(victim, signal.SIGKILL)
+        return run_round(*args, **kwargs)
+
+    monkeypatch.setattr(_datafit, "run_round", run_round_then_kill)
+    try:
+        model = LogisticRegression(**params).fit(lazy(X), lazy(y))
+    except (RuntimeError, distributed.KilledWorker):
+        pass  # a clear error is acceptable; a wrong model is not
+    else:
+        assert len(rounds) > 5
+        assert_same_model(model, reference)
+    client.wait_for_workers(2, timeout=120)
+
+
+def test_restarted_cluster_gives_a_clear_error(client, monkeypatch):
+    """client.restart() mid-fit loses every chunk: a RuntimeError, not a model."""
+    X, y = make_problem(seed=4)
+    rounds = []
+
+    def run_round_then_restart(*args, **kwargs):
+        rounds.append(None)
+        if len(rounds) == 3:
+            client.restart()
+        return run_round(*args, **kwargs)
+
+    monkeypatch.setattr(_datafit, "run_round", run_round_then_restart)
+    with pytest.raises(RuntimeError, match="lost data"):
+        LogisticRegression(solver="lbfgs", tol=TOL).fit(lazy(X), lazy(y))
+    client.wait_for_workers(2, timeout=120)
+
+
+def test_cross_val_score_on_joblib_dask_backend(client):
+    """cross_val_score(n_jobs=-1) on the joblib dask backend: the sequential scores."""
+    joblib = pytest.importorskip("joblib")
+    X, y = make_problem(n_samples=600, n_classes=3)
+    model = LogisticRegression(solver="lbfgs")
+    expected = cross_val_score(model, X, y, cv=3, scoring=neg_cross_entropy_scorer)
+    with joblib.parallel_backend("dask"):
+        scores = cross_val_score(
+            model, X, y, cv=3, n_jobs=-1, scoring=neg_cross_entropy_scorer
+        )
+    np.testing.assert_allclose(scores, expected, rtol=1e-12)
+
+
+def test_bad_dask_input_is_refused():
+    """Validation of dask data, on the local scheduler."""
+    X, y = make_problem(n_samples=200)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        LogisticRegression().fit(lazy(X, 50), lazy(np.zeros(200, int), 50))
+    with pytest.raises(ValueError, match="one label per row"):
+        LogisticRegression().fit(lazy(X, 50), lazy(y[:-1], 50))
+    with pytest.raises(ValueError, match="Negative values"):
+        LogisticRegression().fit(lazy(X, 50), lazy(y, 50), sample_weight=-np.ones(200))
+    with pytest.raises(ValueError, match="solver='sgd' takes in-memory data"):
+        LogisticRegression(solver="sgd").fit(lazy(X, 50), lazy(y, 50))
+    with pytest.raises(TypeError, match="partial_fit takes in-memory arrays"):
+        LogisticRegression().partial_fit(lazy(X, 50), lazy(y, 50), classes=[0, 1])
+    X_nan = X.copy()
+    X_nan[7, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        LogisticRegression().fit(lazy(X_nan, 50), lazy(y, 50))
+    fitted = LogisticRegression().fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        fitted.predict(lazy(X[:, :3], 50))

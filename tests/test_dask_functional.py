@@ -1,0 +1,250 @@
+"""The functional API on dask arrays: lazy results equal to the in-memory ones.
+
+Per-sample results must be bitwise equal (each block runs the same kernel on
+the same rows); sums and means equal to 1e-12 relative in float64 (the sum of
+block sums differs from one pairwise sum by rounding only). These run on
+dask's local threaded scheduler; the cluster tests are in
+``test_dask_estimator.py``.
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+
+import fastxent as fx  # noqa: E402
+
+RTOL_SUM = 1e-12
+
+
+def chunked(x, rows=37):
+    """A dask array of x split into blocks of ``rows`` along the first axis."""
+    x = np.asarray(x)
+    return da.from_array(x, chunks=(rows,) + x.shape[1:])
+
+
+def assert_reduced_equal(lazy, expected, dtype=np.float64):
+    """A lazy scalar equal to the in-memory one to rounding of the sum order."""
+    assert isinstance(lazy, da.Array)
+    value = lazy.compute()
+    assert np.asarray(value).dtype == dtype
+    rtol = RTOL_SUM if dtype == np.float64 else 2 * np.finfo(np.float32).eps
+    np.testing.assert_allclose(value, expected, rtol=rtol, atol=0)
+
+
+@pytest.fixture
+def problem():
+    rng = np.random.default_rng(0)
+    n, c = 250, 6
+    logits = rng.normal(scale=3.0, size=(n, c))
+    labels = rng.integers(0, c, n)
+    soft = rng.dirichlet(np.ones(c), n) * rng.uniform(0.5, 2.0, (n, 1))
+    weights = rng.uniform(0.0, 3.0, n)
+    return logits, labels, soft, weights
+
+
+def test_import_does_not_import_dask():
+    """``import fastxent`` leaves dask unimported (registration is by name)."""
+    code = "import sys, fastxent; print('dask' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"class_weight": np.arange(1.0, 7.0)},
+        {"ignore_index": 2, "label_smoothing": 0.1},
+        {"base": 2},
+    ],
+)
+def test_cross_entropy_hard_targets_match_memory(problem, reduction, options):
+    """Hard targets, with sample weights and every option: same loss and gradient."""
+    logits, labels, _, weights = problem
+    args = (chunked(logits), chunked(labels))
+    kwargs = dict(sample_weight=chunked(weights), reduction=reduction, **options)
+    expected, expected_grad = fx.cross_entropy_with_grad(
+        logits, labels, sample_weight=weights, reduction=reduction, **options
+    )
+    loss, grad = fx.cross_entropy_with_grad(*args, **kwargs)
+    assert isinstance(grad, da.Array)
+    if reduction == "none":
+        np.testing.assert_array_equal(loss.compute(), expected)
+        np.testing.assert_array_equal(grad.compute(), expected_grad)
+    else:
+        assert_reduced_equal(loss, expected)
+        np.testing.assert_allclose(grad.compute(), expected_grad, rtol=RTOL_SUM)
+    only_loss = fx.cross_entropy(*args, **kwargs)
+    np.testing.assert_array_equal(only_loss.compute(), loss.compute())
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_cross_entropy_soft_targets_and_class_axis_first(problem, reduction):
+    """Probability targets with the class axis first (axis=0) match memory."""
+    logits, _, soft, weights = problem
+    cw = np.linspace(0.5, 2.0, logits.shape[1])
+    expected, expected_grad = fx.cross_entropy_with_grad(
+        logits.T, soft.T, axis=0, class_weight=cw, sample_weight=weights,
+        reduction=reduction,
+    )  # fmt: skip
+    zt = da.from_array(logits.T, chunks=(6, 40))
+    pt = da.from_array(soft.T, chunks=(3, 70))  # other chunks: rechunked to zt's
+    loss, grad = fx.cross_entropy_with_grad(
+        zt, pt, axis=0, class_weight=cw, sample_weight=chunked(weights, 50),
+        reduction=reduction,
+    )  # fmt: skip
+    if reduction == "none":
+        np.testing.assert_array_equal(loss.compute(), expected)
+        np.testing.assert_array_equal(grad.compute(), expected_grad)
+    else:
+        assert_reduced_equal(loss, expected)
+        np.testing.assert_allclose(grad.compute(), expected_grad, rtol=RTOL_SUM)
+
+
+def test_class_axis_split_in_chunks_is_rechunked(problem):
+    """Logits chunked along classes too give the same per-row losses."""
+    logits, labels, _, _ = problem
+    z = da.from_array(logits, chunks=(50, 2))
+    loss = fx.cross_entropy(z, chunked(labels, 50), reduction="none")
+    np.testing.assert_array_equal(
+        loss.compute(), fx.cross_entropy(logits, labels, reduction="none")
+    )
+
+
+def test_three_dimensional_logits(problem):
+    """(batch, time, classes) logits chunked along both batch axes."""
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(20, 9, 5))
+    labels = rng.integers(0, 5, (20, 9))
+    z = da.from_array(logits, chunks=(7, 4, 5))
+    t = da.from_array(labels, chunks=(7, 4))
+    for reduction in ("none", "mean"):
+        expected = fx.cross_entropy(logits, labels, reduction=reduction)
+        loss = fx.cross_entropy(z, t, reduction=reduction)
+        if reduction == "none":
+            np.testing.assert_array_equal(loss.compute(), expected)
+        else:
+            assert_reduced_equal(loss, expected)
+
+
+def test_float32_stays_float32(problem):
+    """float32 stays float32: bitwise per row, one rounding on the mean."""
+    logits, labels, _, weights = problem
+    z32 = logits.astype(np.float32)
+    expected = fx.cross_entropy(z32, labels, reduction="none")
+    loss = fx.cross_entropy(chunked(z32), chunked(labels), reduction="none")
+    assert loss.dtype == np.float32
+    np.testing.assert_array_equal(loss.compute(), expected)
+    mean = fx.cross_entropy(chunked(z32), chunked(labels), sample_weight=weights)
+    assert_reduced_equal(
+        mean, fx.cross_entropy(z32, labels, sample_weight=weights), np.float32
+    )
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_binary_cross_entropy_matches_memory(reduction):
+    """Multi-label binary cross-entropy with pos_weight and sample weights."""
+    rng = np.random.default_rng(2)
+    logits = rng.normal(scale=4.0, size=(300, 4))
+    logits[5, 1] = np.inf
+    target = (rng.random((300, 4)) > 0.5).astype(float)
+    target[5, 1] = 1.0
+    weights = rng.uniform(0, 2, 300)
+    options = dict(pos_weight=[1.0, 2.0, 0.5, 3.0], reduction=reduction)
+    expected, expected_grad = fx.binary_cross_entropy_with_grad(
+        logits, target, sample_weight=weights, **options
+    )
+    loss, grad = fx.binary_cross_entropy_with_grad(
+        da.from_array(logits, chunks=(64, 2)), chunked(target),
+        sample_weight=chunked(weights, 100), **options,
+    )  # fmt: skip
+    if reduction == "none":
+        np.testing.assert_array_equal(loss.compute(), expected)
+        np.testing.assert_array_equal(grad.compute(), expected_grad)
+    else:
+        assert_reduced_equal(loss, expected)
+        np.testing.assert_allclose(grad.compute(), expected_grad, rtol=RTOL_SUM)
+
+
+def test_log_sum_exp_family_bitwise(problem):
+    """logsumexp, softmax, log_softmax along an axis and over all elements."""
+    logits = problem[0]
+    logits[3, :] = -np.inf
+    z = chunked(logits)
+    for axis in (-1, 0):
+        np.testing.assert_array_equal(
+            fx.logsumexp(z, axis=axis).compute(), fx.logsumexp(logits, axis=axis)
+        )
+        np.testing.assert_array_equal(
+            fx.softmax(z, axis=axis).compute(), fx.softmax(logits, axis=axis)
+        )
+        np.testing.assert_array_equal(
+            fx.log_softmax(z, axis=axis).compute(), fx.log_softmax(logits, axis=axis)
+        )
+    np.testing.assert_array_equal(
+        fx.logsumexp(z, axis=1, keepdims=True).compute(),
+        fx.logsumexp(logits, axis=1, keepdims=True),
+    )
+    np.testing.assert_array_equal(
+        fx.logsumexp(z, axis=None).compute(), fx.logsumexp(logits, axis=None)
+    )
+    np.testing.assert_array_equal(
+        fx.softmax(z, axis=None).compute(), fx.softmax(logits, axis=None)
+    )
+
+
+def test_information_measures_bitwise(problem):
+    """entropy and kl_divergence of probability rows, q chunked differently."""
+    _, _, soft, _ = problem
+    q = np.roll(soft, 1, axis=0)
+    p_lazy = chunked(soft, 40)
+    q_lazy = chunked(q, 90)
+    np.testing.assert_array_equal(
+        fx.entropy(p_lazy, base=2).compute(), fx.entropy(soft, base=2)
+    )
+    np.testing.assert_array_equal(
+        fx.kl_divergence(p_lazy, q_lazy).compute(), fx.kl_divergence(soft, q)
+    )
+
+
+def test_bad_label_raises_at_compute_with_its_block(problem):
+    """A label out of range raises the in-memory ValueError, naming the block."""
+    logits, labels, _, _ = problem
+    labels = labels.copy()
+    labels[100] = 9
+    loss = fx.cross_entropy(chunked(logits, 50), chunked(labels, 50))
+    with pytest.raises(ValueError, match=r"label 9 at row 0.*starting at index 100"):
+        loss.compute()
+
+
+def test_eager_checks(problem):
+    """Dtype, shape and option errors raise at once, before any compute."""
+    logits, labels, _, _ = problem
+    z = chunked(logits)
+    with pytest.raises(TypeError, match="integer class labels"):
+        fx.cross_entropy(z, chunked(labels.astype(float)))
+    with pytest.raises(ValueError, match="target must have shape"):
+        fx.cross_entropy(z, chunked(labels[:-1]))
+    with pytest.raises(TypeError, match="out= is not supported"):
+        fx.cross_entropy_with_grad(z, chunked(labels), out=np.empty_like(logits))
+    with pytest.raises(TypeError, match="real numbers"):
+        fx.softmax(da.from_array(np.array(["a", "b"])))
+    with pytest.raises(ValueError, match="reduction"):
+        fx.cross_entropy(z, chunked(labels), reduction="avg")
+
+
+def test_zero_total_weight_raises_at_compute(problem):
+    """A mean over zero total weight raises, as in memory."""
+    logits, labels, _, _ = problem
+    loss = fx.cross_entropy(
+        chunked(logits), chunked(labels), sample_weight=np.zeros(len(labels))
+    )
+    with pytest.raises(ValueError, match="sum to 0"):
+        loss.compute()
