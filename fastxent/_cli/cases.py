@@ -312,15 +312,19 @@ def _ceg_sklearn(case, inputs, n_threads):
     loss_class = _sklearn_loss("HalfMultinomialLoss")
     if loss_class is None:
         return None
-    logits = inputs["logits"]
-    labels = inputs["labels"].astype(case.dtype)
     loss = loss_class(n_classes=case.n_classes)
+    labels = inputs["labels"].astype(case.dtype)
+    return _sklearn_loss_gradient(case, loss, labels, inputs["logits"], n_threads)
+
+
+def _sklearn_loss_gradient(case, loss, target, logits, n_threads):
+    """A scikit-learn loss's ``loss_gradient``, handed its output buffers."""
     loss_out = np.empty(case.n_samples, dtype=case.dtype)
     gradient_out = np.empty_like(logits)
 
     def call():
         loss_rows, grad = loss.loss_gradient(
-            labels, logits, loss_out=loss_out, gradient_out=gradient_out,
+            target, logits, loss_out=loss_out, gradient_out=gradient_out,
             n_threads=n_threads,
         )  # fmt: skip
         # Its gradient is of the sum of the losses; scaling it to the mean's
@@ -338,12 +342,19 @@ def _ceg_torch(case, inputs, n_threads):
     torch = optional("torch")
     if torch is None:
         return None
-    logits = torch.from_numpy(inputs["logits"])
-    labels = torch.from_numpy(inputs["labels"])
+    return _torch_backward(
+        torch.nn.functional.cross_entropy, torch, inputs["logits"], inputs["labels"]
+    )
+
+
+def _torch_backward(loss_function, torch, logits, target):
+    """PyTorch's loss forward and backward to the logits, on numpy's memory."""
+    logits = torch.from_numpy(logits)
+    target = torch.from_numpy(target)
 
     def call():
         leaf = logits.detach().requires_grad_(True)
-        loss = torch.nn.functional.cross_entropy(leaf, labels)
+        loss = loss_function(leaf, target)
         loss.backward()
         return loss, leaf.grad
 
@@ -386,39 +397,21 @@ def _bceg_sklearn(case, inputs, n_threads):
     loss_class = _sklearn_loss("HalfBinomialLoss")
     if loss_class is None:
         return None
-    logits, target = inputs["logits"], inputs["target"]
-    loss = loss_class()
-    loss_out = np.empty_like(logits)
-    gradient_out = np.empty_like(logits)
-
-    def call():
-        loss_rows, grad = loss.loss_gradient(
-            target, logits, loss_out=loss_out, gradient_out=gradient_out,
-            n_threads=n_threads,
-        )  # fmt: skip
-        return loss_rows.mean(), grad
-
-    def canonical(result):
-        loss_value, grad = _loss_and_array(result)
-        return loss_value, grad / case.n_samples
-
-    return Implementation(call, canonical)
+    return _sklearn_loss_gradient(
+        case, loss_class(), inputs["target"], inputs["logits"], n_threads
+    )
 
 
 def _bceg_torch(case, inputs, n_threads):
     torch = optional("torch")
     if torch is None:
         return None
-    logits = torch.from_numpy(inputs["logits"])
-    target = torch.from_numpy(inputs["target"])
-
-    def call():
-        leaf = logits.detach().requires_grad_(True)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(leaf, target)
-        loss.backward()
-        return loss, leaf.grad
-
-    return Implementation(call, _loss_and_array)
+    return _torch_backward(
+        torch.nn.functional.binary_cross_entropy_with_logits,
+        torch,
+        inputs["logits"],
+        inputs["target"],
+    )
 
 
 # log_softmax: a new array, as scipy and torch return.
