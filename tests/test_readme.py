@@ -42,4 +42,6 @@ BLOCKS = python_blocks()
 def test_readme_block_runs(line, code):
     """The block starting at ``line`` of README.md runs without error."""
     pytest.importorskip("sklearn")
+    if "dask" in code:  # the Dask section's examples need the dask extra
+        pytest.importorskip("distributed")
     exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "readme"})
