@@ -46,6 +46,16 @@ CASES = {
     "multiclass-uint8": (Y3.astype(np.uint8), P3, {}),
     "multiclass-negative-ints": (np.array([-3, 10, -7, -7, 10, -3]), P3, {}),
     "multiclass-wide-int-span": (np.array([3, 10**12, 7, 7, 10**12, 3]), P3, {}),
+    "multiclass-int8-span-past-127": (
+        np.array([-100, 100, 0, 0, 100, -100], dtype=np.int8),
+        P3,
+        {},
+    ),
+    "multiclass-uint64-past-2-63": (
+        np.array([2**63, 2**63 + 1, 2**63 + 2, 2**63, 2**63 + 1, 2**63 + 2], np.uint64),
+        P3,
+        {},
+    ),
     "multiclass-column-vector-labels": (Y3[:, np.newaxis], P3, {}),
     # labels=
     "labels-absent-class": (np.array([0, 1, 0, 1, 0, 1]), P3, {"labels": [0, 1, 2]}),

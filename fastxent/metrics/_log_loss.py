@@ -236,25 +236,18 @@ def _integer_codes(y_true):
     finds them in one pass instead of sorting. Returns None for any other
     input (the binarizer then handles it).
     """
-    dtype = getattr(y_true, "dtype", None)
-    if not (isinstance(dtype, np.dtype) and dtype.kind in "iu"):
+    y = _integer_vector(y_true)
+    if y is None:
         return None
-    y = np.asarray(y_true)
-    if y.ndim != 1 or y.size == 0:
-        return None
-    low, high = y.min(), y.max()
-    span = int(high) - int(low) + 1
-    if span > max(_MAX_TABLE, y.size):
+    low, high = int(y.min()), int(y.max())
+    span = high - low + 1
+    offsets = _offsets(y, low, high) if span <= max(_MAX_TABLE, y.size) else None
+    if offsets is None:
         classes, codes = np.unique(y, return_inverse=True)
         _check_several_classes(classes, None)
         return codes.astype(np.intp, copy=False), classes
-    if low == 0 and y.dtype == np.intp:
-        offsets = y
-    else:
-        # Offsets in y's own dtype cannot overflow (they lie in [0, span)).
-        offsets = (y - low).astype(np.intp, copy=False)
     present = np.bincount(offsets, minlength=span) > 0
-    classes = low + np.flatnonzero(present).astype(y.dtype)
+    classes = (np.flatnonzero(present) + low).astype(y.dtype)
     _check_several_classes(classes, None)
     if classes.size == span:
         return offsets, classes
@@ -271,15 +264,12 @@ def _codes_in(y_true, labels):
     with scikit-learn's messages) for other inputs, a single class, or a
     label of ``y_true`` missing from ``labels``.
     """
-    dtype = getattr(y_true, "dtype", None)
-    if not (isinstance(dtype, np.dtype) and dtype.kind in "iu"):
+    y = _integer_vector(y_true)
+    if y is None:
         return None
     classes = np.asarray(labels)
-    y = np.asarray(y_true)
     if (
-        y.ndim != 1
-        or y.size == 0
-        or classes.ndim != 1
+        classes.ndim != 1
         or classes.dtype.kind not in "iu"
         or classes.size < 2
         or np.any(classes[1:] <= classes[:-1])
@@ -288,20 +278,12 @@ def _codes_in(y_true, labels):
     low, high = int(classes[0]), int(classes[-1])
     if int(y.min()) < low or int(y.max()) > high:
         return None
-    if high - low < max(_MAX_TABLE, y.size):
+    offsets = _offsets(y, low, high) if high - low < max(_MAX_TABLE, y.size) else None
+    if offsets is not None:
         # A table from offset to code; -1 marks values that are no class.
-        # Offsets are taken in Python ints for the classes and in intp for y
-        # (its values lie in [low, high], a span below the table size, so
-        # the difference fits even where y's own dtype would wrap).
         code_of_offset = np.full(high - low + 1, -1, dtype=np.intp)
-        offsets = [int(c) - low for c in classes]
-        code_of_offset[offsets] = np.arange(classes.size)
-        if y.dtype == np.intp and low == 0:
-            codes = code_of_offset[y]
-        elif -(2**62) < low and high < 2**62:
-            codes = code_of_offset[y.astype(np.intp) - np.intp(low)]
-        else:
-            return None
+        code_of_offset[[int(c) - low for c in classes]] = np.arange(classes.size)
+        codes = code_of_offset[offsets]
         if codes.min() < 0:
             return None
     else:
@@ -309,6 +291,29 @@ def _codes_in(y_true, labels):
         if np.any(classes[codes] != y):
             return None
     return codes, classes
+
+
+def _integer_vector(y_true):
+    """``y_true`` as a non-empty 1-D integer ndarray, or None if it is not one."""
+    dtype = getattr(y_true, "dtype", None)
+    if not (isinstance(dtype, np.dtype) and dtype.kind in "iu"):
+        return None
+    y = np.asarray(y_true)
+    return y if y.ndim == 1 and y.size else None
+
+
+def _offsets(y, low: int, high: int):
+    """``y - low`` as intp, for values of ``y`` in ``[low, high]``; or None.
+
+    Taken in intp, not in y's dtype, where it could wrap (int8 labels from
+    -100 to 100 span 201 values). None when the values do not fit intp
+    (uint64 past 2**63); the caller then takes its sorting path.
+    """
+    if y.dtype == np.intp and low == 0:
+        return y
+    if high > np.iinfo(np.intp).max:
+        return None
+    return y.astype(np.intp) - np.intp(low)
 
 
 def _check_several_classes(classes: np.ndarray, labels) -> None:
