@@ -40,12 +40,11 @@ from fastxent.linear_model._solvers import (
 _SOLVERS = ("agd", "gd", "sgd", "lbfgs")
 # Mini-batch size of "sgd" when batch_size is None.
 _DEFAULT_BATCH_SIZE = 256
-# Below these sizes threads cost more than they save, and far more when a
+# Below this size BLAS threads cost more than they save, and far more when a
 # core is busy with something else: a 1797 x 64 product is ~20x slower on 2
-# OpenBLAS threads than on 1, and an OpenMP kernel call on a few thousand rows
-# waits for a descheduled thread at every barrier.
+# OpenBLAS threads than on 1. (The kernels make the same choice themselves,
+# per call: one thread per 32,768 logits at most.)
 _BLAS_THREADS_MIN_SIZE = 1_000_000  # entries (or nonzeros) of X
-_KERNEL_THREADS_MIN_SIZE = 100_000  # entries of the logits
 
 _threadpool_controller = None
 
@@ -126,10 +125,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         Shuffling of ``"sgd"``.
     n_threads : int, default=None
         Threads of fastxent's kernels and of BLAS during the fit; None uses
-        every core. Small problems (logits under 100,000 entries for the
-        kernels, X under 1,000,000 for BLAS) run on one thread, where
-        threads would cost more than they save. The kernels' results do not
-        depend on it.
+        every core. Small work runs on fewer threads, where threads would
+        cost more than they save: BLAS on one thread for X under 1,000,000
+        entries, each kernel call on one thread per 32,768 logits at most
+        (mini-batches included). The kernels' results do not depend on it.
 
     Attributes
     ----------
@@ -491,10 +490,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             # In-memory logits only: a dask fit keeps them on the workers.
             _check_logits_fit_in_memory(X.shape[0], 1 if binary else n_classes)
         datafit_class = binomial_class if binary else multinomial_class
-        n_outputs = 1 if binary else n_classes
-        kernel_threads = self.n_threads
-        if X.shape[0] * n_outputs < _KERNEL_THREADS_MIN_SIZE:
-            kernel_threads = 1
         # The l2 curvature in units of the loss's bounds the preconditioner's
         # scales (see _design.py).
         ridge = alpha * (1.0 - l1_ratio) / datafit_class.curvature
@@ -506,7 +501,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 design,
                 (y_index == 1).astype(np.float64),
                 sample_weight,
-                n_threads=kernel_threads,
+                n_threads=self.n_threads,
             )
         else:
             datafit = multinomial_class(
@@ -514,7 +509,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 y_index.astype(np.intp),
                 sample_weight,
                 n_classes=n_classes,
-                n_threads=kernel_threads,
+                n_threads=self.n_threads,
             )
         penalty = ElasticNet.from_params(
             alpha, l1_ratio, n_features, self.fit_intercept
