@@ -105,55 +105,51 @@ FX_ALWAYS_INLINE double fx_weighted_loss(double loss, double weight, double scal
         }                                                                     \
         return total;                                                         \
     }                                                                         \
-    /* Elements with their own row weight, one positive-class weight (1-D    \
+    /* The body for the outputs asked for (a NULL pointer is not asked        \
+       for), each combination a copy with constant flags. */                  \
+    FX_ALWAYS_INLINE double fx_bce_outputs_##SUFFIX(                          \
+        const T *z, const T *y, Py_ssize_t n, const double *pos_weight,       \
+        const double *row_weight, double smoothing, double loss_scale,        \
+        double grad_scale, T *loss_out, T *grad_out, const int per_row)       \
+    {                                                                         \
+        if (grad_out != NULL && loss_out != NULL) {                           \
+            return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
+                smoothing, loss_scale, grad_scale, loss_out, grad_out,        \
+                per_row, 1, 1);                                               \
+        }                                                                     \
+        if (grad_out != NULL) {                                               \
+            return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
+                smoothing, loss_scale, grad_scale, loss_out, grad_out,        \
+                per_row, 0, 1);                                               \
+        }                                                                     \
+        if (loss_out != NULL) {                                               \
+            return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
+                smoothing, loss_scale, grad_scale, loss_out, grad_out,        \
+                per_row, 1, 0);                                               \
+        }                                                                     \
+        return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,          \
+            smoothing, loss_scale, grad_scale, loss_out, grad_out, per_row,   \
+            0, 0);                                                            \
+    }                                                                         \
+    /* Elements with their own row weight, one positive-class weight (1-D     \
        logits: every element is a row). */                                    \
     FX_DISPATCH static double fx_bce_flat_##SUFFIX(                           \
         const T *z, const T *y, Py_ssize_t n, const double *pos_weight,       \
         const double *row_weight, double smoothing, double loss_scale,        \
         double grad_scale, T *loss_out, T *grad_out)                          \
     {                                                                         \
-        if (grad_out != NULL && loss_out != NULL) {                           \
-            return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
-                smoothing, loss_scale, grad_scale, loss_out, grad_out, 1, 1,  \
-                1);                                                           \
-        }                                                                     \
-        if (grad_out != NULL) {                                               \
-            return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
-                smoothing, loss_scale, grad_scale, loss_out, grad_out, 1, 0,  \
-                1);                                                           \
-        }                                                                     \
-        if (loss_out != NULL) {                                               \
-            return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
-                smoothing, loss_scale, grad_scale, loss_out, grad_out, 1, 1,  \
-                0);                                                           \
-        }                                                                     \
-        return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,          \
-            smoothing, loss_scale, grad_scale, loss_out, grad_out, 1, 0, 0);  \
+        return fx_bce_outputs_##SUFFIX(z, y, n, pos_weight, row_weight,       \
+            smoothing, loss_scale, grad_scale, loss_out, grad_out, 1);        \
     }                                                                         \
-    /* The labels of one row, each with its positive-class weight, sharing   \
+    /* The labels of one row, each with its positive-class weight, sharing    \
        the row's weight. */                                                   \
     FX_DISPATCH static double fx_bce_row_##SUFFIX(                            \
         const T *z, const T *y, Py_ssize_t n, const double *pos_weight,       \
         const double *row_weight, double smoothing, double loss_scale,        \
         double grad_scale, T *loss_out, T *grad_out)                          \
     {                                                                         \
-        if (grad_out != NULL && loss_out != NULL) {                           \
-            return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
-                smoothing, loss_scale, grad_scale, loss_out, grad_out, 0, 1,  \
-                1);                                                           \
-        }                                                                     \
-        if (grad_out != NULL) {                                               \
-            return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
-                smoothing, loss_scale, grad_scale, loss_out, grad_out, 0, 0,  \
-                1);                                                           \
-        }                                                                     \
-        if (loss_out != NULL) {                                               \
-            return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
-                smoothing, loss_scale, grad_scale, loss_out, grad_out, 0, 1,  \
-                0);                                                           \
-        }                                                                     \
-        return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,          \
-            smoothing, loss_scale, grad_scale, loss_out, grad_out, 0, 0, 0);  \
+        return fx_bce_outputs_##SUFFIX(z, y, n, pos_weight, row_weight,       \
+            smoothing, loss_scale, grad_scale, loss_out, grad_out, 0);        \
     }
 
 FX_DEFINE_BCE(double, f64)
