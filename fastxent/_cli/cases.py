@@ -444,26 +444,21 @@ def _ls_torch(case, inputs, n_threads):
 # Both get the class list: a short batch need not hold every class.
 
 
-def _ll_fastxent(case, inputs, n_threads):
-    metrics = optional("fastxent.metrics")
-    if metrics is None:
-        return None
-    labels, proba = inputs["labels"], inputs["proba"]
-    classes = np.arange(case.n_classes)
-    return Implementation(
-        lambda: metrics.log_loss(labels, proba, labels=classes), _loss_only
-    )
+def _log_loss_from(module_name):
+    """The builder of a ``log_loss(labels, proba, labels=classes)`` call from
+    ``module_name`` (fastxent's drop-in and scikit-learn's take the same)."""
 
+    def build(case, inputs, n_threads):
+        metrics = optional(module_name)
+        if metrics is None:
+            return None
+        labels, proba = inputs["labels"], inputs["proba"]
+        classes = np.arange(case.n_classes)
+        return Implementation(
+            lambda: metrics.log_loss(labels, proba, labels=classes), _loss_only
+        )
 
-def _ll_sklearn(case, inputs, n_threads):
-    metrics = optional("sklearn.metrics")
-    if metrics is None:
-        return None
-    labels, proba = inputs["labels"], inputs["proba"]
-    classes = np.arange(case.n_classes)
-    return Implementation(
-        lambda: metrics.log_loss(labels, proba, labels=classes), _loss_only
-    )
+    return build
 
 
 _BUILDERS = {
@@ -491,7 +486,7 @@ _BUILDERS = {
         "PyTorch": _ls_torch,
     },
     "log_loss": {
-        FASTXENT: _ll_fastxent,
-        "scikit-learn": _ll_sklearn,
+        FASTXENT: _log_loss_from("fastxent.metrics"),
+        "scikit-learn": _log_loss_from("sklearn.metrics"),
     },
 }
