@@ -20,8 +20,21 @@ def _probabilities(p, name, axis):
     p = as_real_array(p, name)
     if p.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension, got a scalar")
-    check_nonnegative_finite(p, name)
     return p, check_axis(axis, p.ndim, name)
+
+
+def _check_rows(values, named_inputs):
+    """Raise for the input whose entries made a kernel flag a row.
+
+    The kernels test their inputs in their own pass and mark a row holding a
+    negative, NaN or infinite entry with a NaN value, which no valid row
+    gives; only then are the inputs scanned again, for the message.
+    """
+    if not np.isnan(values).any():
+        return
+    for name, x in named_inputs:
+        check_nonnegative_finite(x, name)
+    raise AssertionError("a kernel flagged a row of valid probabilities")
 
 
 def _finish(values, shape, dtype, nats_per_unit):
@@ -54,9 +67,10 @@ def entropy(p, axis: int = -1, *, base=None, n_threads=None):
     nats_per_unit = log_of_base(base)
     n_threads = check_n_threads(n_threads)
     p, axis = _probabilities(p, "p", axis)
-    rows = rows_last(p, axis)
+    rows = rows_last(p, axis, strided_rows=True)
     values = np.empty(rows.shape[0])
     _information.entropy_rows(rows, values, n_threads)
+    _check_rows(values, [("p", p)])
     shape = p.shape[:axis] + p.shape[axis + 1 :]
     return _finish(values, shape, p.dtype, nats_per_unit)
 
@@ -91,9 +105,10 @@ def kl_divergence(p, q, axis: int = -1, *, base=None, n_threads=None):
     if q.shape != p.shape:
         raise ValueError(f"q must have the shape of p {p.shape}, got {q.shape}")
     dtype = np.result_type(p.dtype, q.dtype)
-    p_rows = rows_last(p.astype(dtype, copy=False), axis)
-    q_rows = rows_last(q.astype(dtype, copy=False), axis)
+    p_rows = rows_last(p.astype(dtype, copy=False), axis, strided_rows=True)
+    q_rows = rows_last(q.astype(dtype, copy=False), axis, strided_rows=True)
     values = np.empty(p_rows.shape[0])
     _information.kl_rows(p_rows, q_rows, values, n_threads)
+    _check_rows(values, [("p", p), ("q", q)])
     shape = p.shape[:axis] + p.shape[axis + 1 :]
     return _finish(values, shape, dtype, nats_per_unit)

@@ -125,11 +125,23 @@ def check_axis(axis, ndim: int, name: str) -> int:
     return int(axis) % ndim
 
 
-def rows_last(x: np.ndarray, axis: int) -> np.ndarray:
+def rows_last(x: np.ndarray, axis: int, *, strided_rows: bool = False) -> np.ndarray:
     """Move ``axis`` last and flatten the rest: a C-contiguous (n_rows, n) array.
 
     A view when ``x`` is C-contiguous with ``axis`` last, otherwise one copy.
+    With ``strided_rows``, for kernels declared over rows of any stride
+    (``[::view.strided, ::view.contiguous]``), a 2-D ``x`` whose rows are
+    contiguous (a slice such as ``x[::2]``, ``x[::-1]`` or ``x[:, :k]``) is
+    passed as it is: the copy would be a serial pass as long as the kernel's.
     """
+    if (
+        strided_rows
+        and x.ndim == 2
+        and axis == 1
+        and x.shape[1] > 1
+        and x.strides[1] == x.itemsize
+    ):
+        return x
     moved = np.moveaxis(x, axis, -1) if x.ndim > 1 else x
     n = moved.shape[-1] if moved.ndim else 1
     # The row count is spelled out: reshape(-1, 0) is ambiguous for an empty axis.

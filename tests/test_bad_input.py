@@ -405,6 +405,27 @@ BAD_INPUTS = [
         named("q"),
     ),
     (
+        "entropy_nan",
+        lambda: fx.entropy(with_value(P, (2, 0), np.nan)),
+        ValueError,
+        named("p"),
+    ),
+    (
+        "kl_inf_q",
+        lambda: fx.kl_divergence(P, with_value(P, (3, 1), np.inf)),
+        ValueError,
+        named("q"),
+    ),
+    (
+        # q = 0 < p gives +inf for a valid row; a negative p must not hide there.
+        "kl_negative_p_over_zero_q",
+        lambda: fx.kl_divergence(
+            with_value(P, (1, 2), -0.3), with_value(P, (1, 2), 0.0)
+        ),
+        ValueError,
+        named("p"),
+    ),
+    (
         "kl_shape_mismatch",
         lambda: fx.kl_divergence(P, P[:, :2]),
         ValueError,
