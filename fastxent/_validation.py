@@ -174,7 +174,7 @@ def check_nonnegative_finite(x: np.ndarray, name: str) -> None:
 
 
 # Weight maxima that need no rescaling before a mean (see scale_for_mean).
-_SAFE_WEIGHT_LOW, _SAFE_WEIGHT_HIGH = 2.0**-500, 2.0**500
+_SAFE_WEIGHT_LOW, _SAFE_WEIGHT_HIGH = 2.0**-500, 1.0
 
 
 def scale_for_mean(weights: np.ndarray) -> np.ndarray:
@@ -184,11 +184,12 @@ def scale_for_mean(weights: np.ndarray) -> np.ndarray:
     a power of two is exact, so the mean and its gradient come out as without
     it; but the total weight and its reciprocal, which scales the gradient,
     must stay finite, which fails for weights like 1e-310 (1 / total
-    overflows) or 1e308 (the total does). Weights whose maximum lies in
-    ``[2**-500, 2**500]`` are safe for any row count (a total below
-    ``2**63 * 2**500``) and are returned as they are: the common case, and a
-    pass over the weights saved. Others are scaled so that the maximum lands
-    in ``[0.5, 1)``.
+    overflows) or 1e308 (the total does), and no weighted loss may overflow
+    where the loss does not (weight 2 on a loss of 1e308). Weights whose
+    maximum lies in ``[2**-500, 1]`` are safe for any row count and are
+    returned as they are: the common case (unit weights), and a pass over the
+    weights saved. Others are scaled so that the maximum lands in
+    ``[0.5, 1)``.
     """
     if weights.size == 0:
         return weights

@@ -8,6 +8,7 @@ fuzzer draws.
 import numpy as np
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
+import fastxent as fx
 from fastxent.metrics import make_cross_entropy_scorer, neg_cross_entropy_scorer
 
 
@@ -44,3 +45,27 @@ def test_binary_scorer_with_class_weight_and_huge_sample_weights():
     huge = scorer(model, X, y, sample_weight=np.full(50, 1e308))
     assert np.isfinite(huge)
     np.testing.assert_allclose(huge, unit, rtol=1e-13)
+
+
+def test_weighted_mean_of_losses_near_the_double_maximum_stays_finite():
+    """Weights were kept as they were when their maximum looked safe for the
+    total (up to 2**500), so a weight of 2 on a loss of 1.27e308 overflowed
+    the weighted sum and the mean came out +inf. A weighted mean of finite
+    losses lies between them."""
+    logits = np.array([[-3.5e307, 9.2e307, -5.7e307]])
+    labels = np.array([0])
+    loss = logits[0, 1] - logits[0, 0]
+    for weight in (2.0, 1e300, 0.75):
+        got = fx.cross_entropy(logits, labels, sample_weight=[weight])
+        np.testing.assert_allclose(got, loss, rtol=1e-15)
+        got = fx.cross_entropy(logits, labels, class_weight=[weight, 1.0, 1.0])
+        np.testing.assert_allclose(got, loss, rtol=1e-15)
+    binary = fx.binary_cross_entropy(np.array([-1.5e308]), np.array([1.0]))
+    np.testing.assert_allclose(
+        fx.binary_cross_entropy(
+            np.array([-1.5e308]), np.array([1.0]), sample_weight=[3.0]
+        ),
+        binary,
+        rtol=1e-15,
+    )
+    assert np.isfinite(binary)
