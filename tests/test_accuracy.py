@@ -284,6 +284,13 @@ def test_random_rows_loss_within_4_ulp(rng):
         ([5e-324, 0.0, -5e-324, 1e-310], 2),
         ([1e-300, 1e300], 0),
         ([1e-300, 1e300], 1),
+        # Sums of entries past the double range beside a masked class: the
+        # short-row NaN check must not read them as NaN; ties at the maximum.
+        ([1e308, 1e308, -np.inf], 0),
+        ([1.7e308, 1.7e308, 1.7e308, -np.inf, 1e308], 4),
+        ([-1.7e308, -1.7e308, -np.inf, -1e308], 0),
+        ([0.0, 0.0, -50.0], 2),
+        ([3.0, -80.0, 3.0, 3.0, -800.0], 1),
     ],
 )
 def test_huge_and_tiny_logits_within_4_ulp(row, label):

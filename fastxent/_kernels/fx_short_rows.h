@@ -38,46 +38,49 @@
                 t[k * n_rows + r] = z[r * n + k];                             \
             }                                                                 \
         }                                                                     \
+        /* `top` sums each row's entries times 2^-1000, NaN exactly when the   \
+           row holds a NaN or +inf beside -inf (which m = +inf flags anyway): \
+           scaled, up to 16 finite entries cannot overflow, so a partial sum  \
+           of +inf meeting a masked -inf class cannot fake a NaN. One FMA per \
+           element where the column is loaded anyway, instead of counting    \
+           the ordered entries in the exp pass. NaN is never the maximum     \
+           (v > m fails). */                                                  \
         for (Py_ssize_t r = 0; r < n_rows; r++) {                             \
             m[r] = -INFINITY;                                                 \
             top[r] = 0.0;                                                     \
             s[r] = 0.0;                                                       \
             tail[r] = 0.0;                                                    \
         }                                                                     \
-        /* The first maximal entry is "top": its exp(0) = 1 is the term       \
-           log1p leaves out, so it adds 0 to s. `top` flags, per row, whether \
-           it has been passed (a select and an unconditional store: GCC turns \
-           a running argmax into masked stores behind a branch, 15% of the    \
-           time). NaN is never the maximum (v > m fails). */                  \
         for (Py_ssize_t k = 0; k < n; k++) {                                  \
             const double *column = t + k * n_rows;                            \
             _Pragma("omp simd")                                               \
             for (Py_ssize_t r = 0; r < n_rows; r++) {                         \
                 double v = column[r];                                         \
                 m[r] = v > m[r] ? v : m[r];                                   \
+                top[r] += v * 0x1p-1000;                                      \
             }                                                                 \
         }                                                                     \
-        /* tail counts the entries with z <= m: short of n exactly when the   \
-           row holds a NaN. */                                                \
+        /* s sums the entries below the maximum; `tail` counts the maximal    \
+           ones, whose exp(0) = 1 is exact: all but one of them are added to  \
+           s at the end, and the one left out is log1p's 1. (Tracking "the    \
+           first maximal entry" instead took two more selects and a store    \
+           per element.) */                                                   \
         for (Py_ssize_t k = 0; k < n; k++) {                                  \
             double *column = t + k * n_rows;                                  \
             _Pragma("omp simd")                                               \
             for (Py_ssize_t r = 0; r < n_rows; r++) {                         \
                 double v = column[r];                                         \
-                double is_top = v == m[r] && top[r] == 0.0 ? 1.0 : 0.0;       \
-                top[r] += is_top;                                             \
-                tail[r] += v <= m[r] ? 1.0 : 0.0;                             \
                 double e = fx_exp_nonpos(v - m[r]);                           \
                 column[r] = e;                                                \
-                s[r] += is_top == 1.0 ? 0.0 : e;                              \
+                s[r] += v < m[r] ? e : 0.0;                                   \
+                tail[r] += v == m[r] ? 1.0 : 0.0;                             \
             }                                                                 \
         }                                                                     \
-        double n_classes = (double)n;                                         \
         _Pragma("omp simd")                                                   \
         for (Py_ssize_t r = 0; r < n_rows; r++) {                             \
-            int finite = tail[r] == n_classes && m[r] > -INFINITY &&          \
+            int finite = top[r] == top[r] && m[r] > -INFINITY &&              \
                          m[r] < INFINITY;                                     \
-            s[r] = finite ? s[r] : NAN;                                       \
+            s[r] = finite ? s[r] + (tail[r] - 1.0) : NAN;                     \
             tail[r] = fx_log1p_nonneg(s[r]);                                  \
         }                                                                     \
     }                                                                         \
