@@ -32,7 +32,8 @@ cdef extern from "fx_math.h" nogil:
     Py_ssize_t fx_row_shift_f32(
         const float* z, Py_ssize_t n, double m, double* out, Py_ssize_t* top
     )
-    double fx_exp_sum_inplace(double* x, Py_ssize_t n)
+    double fx_exp_sum_inplace_f64(double* x, Py_ssize_t n)
+    double fx_exp_sum_inplace_f32(double* x, Py_ssize_t n)
 
 
 cdef extern from "fx_short_rows.h" nogil:
@@ -181,7 +182,11 @@ cdef inline void exp_block(
             # The first maximal entry is "the" argmax: exp(0) = 1 is kept
             # out of the sum by shifting it to -inf, and put back afterwards.
             e[top] = -INFINITY
-            b.s[r] = fx_exp_sum_inplace(e, n)
+            # float32 rows take the exp made for results rounded to float32.
+            if floating is double:
+                b.s[r] = fx_exp_sum_inplace_f64(e, n)
+            else:
+                b.s[r] = fx_exp_sum_inplace_f32(e, n)
             e[top] = 1.0
         b.tail[r] = fx_log1p_nonneg(b.s[r])
 

@@ -36,13 +36,14 @@
 
 FX_ALWAYS_INLINE void fx_bce_element(
     double z, double y, double pos_weight, double smoothing, int want_grad,
-    double *loss, double *grad)
+    int single, double *loss, double *grad)
 {
     double target = (1.0 - smoothing) * y + 0.5 * smoothing;
     double pos = pos_weight * target;
     double neg = 1.0 - target;
     double a = z < 0.0 ? -z : z;
-    double e = fx_exp_nonpos(-a);
+    /* `single` (a constant in each caller): results rounded to float32. */
+    double e = single ? fx_exp_nonpos_single(-a) : fx_exp_nonpos(-a);
     double l = fx_log1p_unit(e);
     int nonneg = z >= 0.0;
     double pos_term = (nonneg ? 0.0 : -z) + l; /* log1pexp(-z) */
@@ -92,8 +93,8 @@ FX_ALWAYS_INLINE double fx_weighted_loss(double loss, double weight, double scal
             double loss, grad = 0.0;                                          \
             double w = per_row ? row_weight[i] : row_weight[0];               \
             double pw = per_row ? pos_weight[0] : pos_weight[i];              \
-            fx_bce_element(z[i], y[i], pw, smoothing, want_grad, &loss,       \
-                           &grad);                                            \
+            fx_bce_element(z[i], y[i], pw, smoothing, want_grad,              \
+                           sizeof(T) == sizeof(float), &loss, &grad);         \
             loss = fx_weighted_loss(loss, w, loss_scale);                     \
             if (want_grad) {                                                  \
                 grad_out[i] = (T)(w * grad_scale * grad);                     \
@@ -187,7 +188,7 @@ FX_DEFINE_BCE(float, f32)
             double w_y = y_is_1 ? weight_1 : weight_0;                        \
             double w = sample_weight[r];                                      \
             double a = d < 0.0 ? -d : d;                                      \
-            double e = fx_exp_nonpos(-a);                                     \
+            double e = fx_exp_for_##SUFFIX(-a);                               \
             double softplus = (d > 0.0 ? d : 0.0) + fx_log1p_unit(e);         \
             double loss = w_y > 0.0 ? w_y * softplus : 0.0;                   \
             loss = (w == 0.0 ? 0.0 : w * loss) * loss_scale;                  \

@@ -70,7 +70,7 @@
             _Pragma("omp simd")                                               \
             for (Py_ssize_t r = 0; r < n_rows; r++) {                         \
                 double v = column[r];                                         \
-                double e = fx_exp_nonpos(v - m[r]);                           \
+                double e = fx_exp_for_##SUFFIX(v - m[r]);                     \
                 column[r] = e;                                                \
                 s[r] += v < m[r] ? e : 0.0;                                   \
                 tail[r] += v == m[r] ? 1.0 : 0.0;                             \
