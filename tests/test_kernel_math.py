@@ -81,7 +81,8 @@ def test_float32_exp_is_rounded_almost_correctly(rng):
     """float32 kernels use an exp to 2^-31 relative (fx_exp_nonpos_single): their
     softmax of [0, x] rounds e^x / (1 + e^x) to within 0.5 + 2^-6 float32 ULP
     over the normal float32 range, every path (2, 10 and 40 classes) and the
-    binary gradient sigmoid(x) alike. An exp to 2^-24 would miss by far more."""
+    binary gradient sigmoid(x) alike; their log1p(e^x) likewise. An exp or a
+    log1p to 2^-24 would miss by far more."""
     x = -np.concatenate([log_uniform(rng, -12, 6.4, 500), rng.uniform(0.0, 87.0, 300)])
     x = x.astype(np.float32)
     exact = [
@@ -100,10 +101,19 @@ def test_float32_exp_is_rounded_almost_correctly(rng):
             rows, np.zeros(x.size, dtype=np.int64), reduction="sum"
         )
         assert float32_ulp_errors(grad[:, 1], exact).max() <= bound
-    _, slope = fastxent.binary_cross_entropy_with_grad(
-        x, np.zeros_like(x), reduction="sum"
+    loss, slope = fastxent.binary_cross_entropy_with_grad(
+        x, np.zeros_like(x), reduction="none"
     )
     assert float32_ulp_errors(slope, exact).max() <= bound
+    # The loss log1pexp(x) = log1p(e^x) also takes float32's log1p (of [0, 1]),
+    # as does the two-class softmax path.
+    softplus = [mpmath.log1p(mpmath.exp(mpmath.mpf(float(v)))) for v in x]
+    assert float32_ulp_errors(loss, softplus).max() <= bound
+    two_class = np.stack([np.zeros_like(x), x], axis=1)
+    loss = fastxent.cross_entropy(
+        two_class, np.zeros(x.size, np.int64), reduction="none"
+    )
+    assert float32_ulp_errors(loss, softplus).max() <= bound
 
 
 def test_log1p_of_exact_tail_sums_within_one_ulp():

@@ -44,7 +44,7 @@ FX_ALWAYS_INLINE void fx_bce_element(
     double a = z < 0.0 ? -z : z;
     /* `single` (a constant in each caller): results rounded to float32. */
     double e = single ? fx_exp_nonpos_single(-a) : fx_exp_nonpos(-a);
-    double l = fx_log1p_unit(e);
+    double l = single ? fx_log1p_unit_single(e) : fx_log1p_unit(e);
     int nonneg = z >= 0.0;
     double pos_term = (nonneg ? 0.0 : -z) + l; /* log1pexp(-z) */
     double neg_term = (nonneg ? z : 0.0) + l;  /* log1pexp(z) */
@@ -189,7 +189,8 @@ FX_DEFINE_BCE(float, f32)
             double w = sample_weight[r];                                      \
             double a = d < 0.0 ? -d : d;                                      \
             double e = fx_exp_for_##SUFFIX(-a);                               \
-            double softplus = (d > 0.0 ? d : 0.0) + fx_log1p_unit(e);         \
+            double softplus = (d > 0.0 ? d : 0.0) +                           \
+                              fx_log1p_unit_for_##SUFFIX(e);                  \
             double loss = w_y > 0.0 ? w_y * softplus : 0.0;                   \
             loss = (w == 0.0 ? 0.0 : w * loss) * loss_scale;                  \
             double m = z0 > z1 ? z0 : z1;                                     \
