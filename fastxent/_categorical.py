@@ -194,7 +194,6 @@ def _cross_entropy(
     hard = _is_hard_target(target, logits.shape, batch_shape)
     if hard:
         labels = _check_labels(target, n_classes, batch_shape, ignore_index)
-        row_weight = weights_s * np.where(labels >= 0, weights_c[labels], 0.0)
     else:
         if ignore_index is not None:
             raise ValueError(
@@ -218,7 +217,11 @@ def _cross_entropy(
     grad_scale = loss_scale
     total_weight = 1.0
     if reduction == "mean":
-        total_weight = float(row_weight.sum())
+        total_weight = (
+            _total_hard_weight(labels, weights_c, weights_s, ignore_index is not None)
+            if hard
+            else float(row_weight.sum())
+        )
         if not total_weight > 0.0:
             raise ValueError(
                 "the rows' weights sum to 0 (every row ignored or weighted 0), "
@@ -300,11 +303,31 @@ def _sample_weight(sample_weight, batch_shape) -> np.ndarray:
     return np.ascontiguousarray(weights).reshape(-1)
 
 
+def _total_hard_weight(labels, class_weight, sample_weight, may_ignore) -> float:
+    """``sum_i sample_weight[i] * class_weight[labels[i]]`` over rows kept (>= 0).
+
+    Without the per-row weights as a temporary (a gather, a select and a
+    product over the rows took 4 ms of a 33 ms call at 1e6 x 2): equal class
+    weights and no ignored row give the sample weights' sum times the class
+    weight; otherwise the sample weights are summed per class in one pass
+    (np.bincount) and meet the class weights there.
+    """
+    kept = labels >= 0 if may_ignore else None
+    if (kept is None or kept.all()) and (class_weight == class_weight[0]).all():
+        return float(class_weight[0] * sample_weight.sum())
+    if kept is not None:
+        labels, sample_weight = labels[kept], sample_weight[kept]
+    per_class = np.bincount(labels, weights=sample_weight, minlength=len(class_weight))
+    return float(per_class @ class_weight)
+
+
 def _check_labels(target, n_classes, batch_shape, ignore_index) -> np.ndarray:
-    """Integer labels as a fresh intp vector, ignored rows set to -1.
+    """Integer labels as a C-contiguous intp vector, ignored rows set to -1.
 
     Every label is checked here: a label outside [0, n_classes) would index
-    past the class weights and the logits row inside the kernel.
+    past the class weights and the logits row inside the kernel. The target
+    itself is returned when it already is such a vector (the kernels only
+    read it); a copy is made when ignored rows must be marked.
     """
     raw = np.asarray(target)
     if raw.dtype.kind not in "biu":
@@ -328,7 +351,10 @@ def _check_labels(target, n_classes, batch_shape, ignore_index) -> np.ndarray:
             f"target has label {raw.reshape(-1)[pos]} at "
             f"{describe_row(pos, batch_shape)}, outside [0, {n_classes})"
         )
-    labels = np.array(raw, dtype=np.intp).reshape(-1)
+    if ignore_index is None:
+        labels = np.ascontiguousarray(raw, dtype=np.intp).reshape(-1)
+    else:
+        labels = np.array(raw, dtype=np.intp).reshape(-1)
     bad = first_bad_label(labels, n_classes, ignore_index)
     if bad is not None:
         allowed = f"[0, {n_classes})"
