@@ -213,6 +213,32 @@ BAD_INPUTS = [
         ValueError,
         TARGET,
     ),
+    (
+        # float32 logits: a float64 target is checked before its cast to float32
+        "binary_target_rounding_into_range",
+        lambda: fx.binary_cross_entropy(
+            ZB.astype(np.float32), with_value(YB, (1, 0), 1.0 + 1e-12)
+        ),
+        ValueError,
+        TARGET,
+    ),
+    (
+        # 1-D logits, zero weight on the bad row: found all the same
+        "binary_flat_target_above_one_weighted_zero",
+        lambda: fx.binary_cross_entropy(
+            ZB[:, 0], with_value(YB[:, 0], (3,), 2.0), sample_weight=[1, 1, 1, 0, 1]
+        ),
+        ValueError,
+        TARGET,
+    ),
+    (
+        "binary_target_infinite_with_nan_logit",
+        lambda: fx.binary_cross_entropy_with_grad(
+            with_value(ZB, (0, 1), np.nan), with_value(YB, (2, 0), np.inf)
+        ),
+        ValueError,
+        TARGET,
+    ),
     # empty batch with reduction="mean"
     (
         "empty_batch_mean",
