@@ -216,7 +216,7 @@ FX_ALWAYS_INLINE double fx_log1p_nonneg(double u)
  * fx_log1p_nonneg, now with |s| = |f / (2 + f)| <= 1/5, so R takes twelve
  * terms for a truncation below 2^-56. Same accuracy (under 1 ulp).
  */
-FX_ALWAYS_INLINE double fx_log1p_unit(double u)
+FX_ALWAYS_INLINE double fx_log1p_unit_series(double u, const int for_float32)
 {
     const double ln2_hi = 6.93147180369123816490e-01;
     const double ln2_lo = 1.90821492927058770002e-10;
@@ -227,17 +227,26 @@ FX_ALWAYS_INLINE double fx_log1p_unit(double u)
     double z = s * s;
     double z2 = z * z;
     double z4 = z2 * z2;
-    double z8 = z4 * z4;
     double r01 = 2.0 / 3.0 + z * (2.0 / 5.0);
     double r23 = 2.0 / 7.0 + z * (2.0 / 9.0);
     double r45 = 2.0 / 11.0 + z * (2.0 / 13.0);
-    double r67 = 2.0 / 15.0 + z * (2.0 / 17.0);
-    double r89 = 2.0 / 19.0 + z * (2.0 / 21.0);
-    double r1011 = 2.0 / 23.0 + z * (2.0 / 25.0);
-    double r = z * (((r01 + z2 * r23) + z4 * (r45 + z2 * r67)) +
-                    z8 * (r89 + z2 * r1011));
+    double r05 = (r01 + z2 * r23) + z4 * r45;
+    /* for_float32 is a constant at every call: one of the two is compiled. */
+    if (!for_float32) {
+        double r67 = 2.0 / 15.0 + z * (2.0 / 17.0);
+        double r89 = 2.0 / 19.0 + z * (2.0 / 21.0);
+        double r1011 = 2.0 / 23.0 + z * (2.0 / 25.0);
+        r05 = ((r01 + z2 * r23) + z4 * (r45 + z2 * r67)) +
+              (z4 * z4) * (r89 + z2 * r1011);
+    }
+    double r = z * r05;
     double half_f2 = 0.5 * f * f;
     return k * ln2_hi + (f - (half_f2 - (s * (half_f2 + r) + k * ln2_lo)));
+}
+
+FX_ALWAYS_INLINE double fx_log1p_unit(double u)
+{
+    return fx_log1p_unit_series(u, 0);
 }
 
 /*
@@ -249,20 +258,7 @@ FX_ALWAYS_INLINE double fx_log1p_unit(double u)
  */
 FX_ALWAYS_INLINE double fx_log1p_unit_single(double u)
 {
-    const double ln2_hi = 6.93147180369123816490e-01;
-    const double ln2_lo = 1.90821492927058770002e-10;
-    int upper = u > 0.5;
-    double f = upper ? (u - 1.0) * 0.5 : u;
-    double k = upper ? 1.0 : 0.0;
-    double s = f / (2.0 + f);
-    double z = s * s;
-    double z2 = z * z;
-    double r01 = 2.0 / 3.0 + z * (2.0 / 5.0);
-    double r23 = 2.0 / 7.0 + z * (2.0 / 9.0);
-    double r45 = 2.0 / 11.0 + z * (2.0 / 13.0);
-    double r = z * ((r01 + z2 * r23) + (z2 * z2) * r45);
-    double half_f2 = 0.5 * f * f;
-    return k * ln2_hi + (f - (half_f2 - (s * (half_f2 + r) + k * ln2_lo)));
+    return fx_log1p_unit_series(u, 1);
 }
 
 /* The log1p of [0, 1] for kernels over each input type, as fx_exp_for_*. */
