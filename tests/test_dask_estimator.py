@@ -143,6 +143,68 @@ def test_only_small_results_reach_the_client(client):
     assert sizes and max(sizes) < X.nbytes / 20
 
 
+def _record_submissions(monkeypatch):
+    """Log each graph submission to the scheduler (with its number of fastxent
+    tasks) and each round the datafit runs, in order."""
+    events = []
+    submit = distributed.Client._graph_to_futures
+
+    def recording_submit(self, *args, **kwargs):
+        expr = kwargs["expr"] if "expr" in kwargs else args[0]
+        graph = dict(expr.__dask_graph__())
+        # Tasks, not the futures of kept data the graph refers to.
+        tasks = [
+            key[0] if isinstance(key, tuple) else key
+            for key, value in graph.items()
+            if not isinstance(value, distributed.Future)
+        ]
+        events.append(("graph", sum(str(n).startswith("fastxent-") for n in tasks)))
+        return submit(self, *args, **kwargs)
+
+    rounds = _datafit.run_round
+
+    def recording_round(*args, **kwargs):
+        events.append(("round", args[1].__name__))
+        return rounds(*args, **kwargs)
+
+    monkeypatch.setattr(distributed.Client, "_graph_to_futures", recording_submit)
+    monkeypatch.setattr(_datafit, "run_round", recording_round)
+    return events
+
+
+@pytest.mark.parametrize(
+    ("options", "gram_rounds"),
+    [
+        ({"solver": "lbfgs"}, 0),
+        # With class weights the Lipschitz estimate's Gram matrix needs them:
+        # one round when it is first needed.
+        ({"solver": "agd", "class_weight": "balanced"}, 1),
+    ],
+)
+def test_set_up_is_one_graph_and_each_round_one_more(
+    client, monkeypatch, options, gram_rounds
+):
+    """Before the first loss evaluation the fit submits one graph (the set-up
+    round) and nothing else; each later round is one graph of at most two
+    tasks per worker thread (a group task and the split of its small result).
+    """
+    X, y = make_problem(n_samples=3000, n_classes=3)
+    weights = np.random.default_rng(2).uniform(0.5, 2.0, len(y))
+    events = _record_submissions(monkeypatch)
+    LogisticRegression(tol=TOL, **options).fit(
+        lazy(X), lazy(y), sample_weight=lazy(weights)
+    )
+    first = events.index(("round", "_evaluate_chunk"))
+    assert first == 1 and events[0][0] == "graph"
+    rounds = [event for event in events if event[0] == "round"]
+    graphs = [event for event in events if event[0] == "graph"]
+    assert len(rounds) > 3
+    assert rounds.count(("round", "_gram_chunk")) == gram_rounds
+    assert len(graphs) == 1 + len(rounds)
+    threads = sum(client.nthreads().values())
+    assert all(0 < n_tasks <= 2 * threads for _, n_tasks in graphs[1:])
+
+
 def test_worker_killed_mid_fit(client, monkeypatch):
     """A worker killed during a fit: dask recomputes the lost chunks; same model.
 
