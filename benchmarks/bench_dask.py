@@ -18,9 +18,11 @@ fastxent, one exploratory fit finds the first iteration whose objective
 ``fit(max_iter=that, tol=0)`` from scratch. dask-ml's fits run with their
 defaults (``max_iter=100, tol=1e-4``) and the objective they reach is
 reported beside their time. Timings are interleaved, repeated, and the
-median is reported, with fastxent's speed-up over dask-ml's fastest solver.
+median and the fastest run are reported, with fastxent's speed-up over
+dask-ml's fastest solver by each.
 
-Run ``python benchmarks/bench_dask.py`` (add ``--quick`` for 200,000 rows),
+Run ``python benchmarks/bench_dask.py`` (add ``--quick`` for 200,000 rows,
+``--classes 2`` for the binary problem alone),
 or through pytest (``pytest benchmarks/bench_dask.py -s``, the quick size);
 skipped without dask, distributed and dask-ml.
 """

@@ -16,6 +16,7 @@ import pytest
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
+import dask  # noqa: E402
 from dask.sizeof import sizeof  # noqa: E402
 from sklearn.model_selection import cross_val_score  # noqa: E402
 
@@ -86,6 +87,28 @@ def test_fit_on_cluster_equals_memory_fit(client, solver, n_classes, options):
     assert_same_model(model, reference)
     assert model.n_features_in_ == X.shape[1]
     assert np.all(np.diff(model.loss_curve_) <= 1e-12)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_evaluation_in_row_blocks_equals_memory_fit(monkeypatch, n_classes):
+    """Chunks evaluated in row blocks (37 rows here, the last one partial, so
+    float32 and float64 alike cross block edges) give the in-memory fit.
+
+    On the synchronous scheduler, so the patched block size reaches the tasks.
+    """
+    monkeypatch.setattr(_datafit, "_EVALUATION_BLOCK_BYTES", 37 * 8 * 8)
+    X, y = make_problem(n_classes=n_classes, seed=5)
+    weights = np.random.default_rng(6).uniform(0.5, 2.0, len(y))
+    for dtype, rtol in ((np.float64, COEF_RTOL), (np.float32, 1e-4)):
+        params = dict(solver="lbfgs", tol=TOL if dtype == np.float64 else 1e-6)
+        reference = LogisticRegression(**params).fit(
+            X.astype(dtype), y, sample_weight=weights
+        )
+        with dask.config.set(scheduler="sync"):
+            model = LogisticRegression(**params).fit(
+                lazy(X.astype(dtype)), lazy(y), sample_weight=lazy(weights)
+            )
+        assert_same_model(model, reference, rtol=rtol)
 
 
 def test_string_labels_and_float32(client):
