@@ -9,6 +9,7 @@ predictions must be lazy dask arrays equal to the in-memory ones.
 
 import os
 import signal
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ import dask  # noqa: E402
 from dask.sizeof import sizeof  # noqa: E402
 from sklearn.model_selection import cross_val_score  # noqa: E402
 
-from fastxent.dask import _datafit  # noqa: E402
+from fastxent.dask import _datafit, _rounds  # noqa: E402
 from fastxent.dask._rounds import run_round  # noqa: E402
 from fastxent.linear_model import LogisticRegression  # noqa: E402
 from fastxent.metrics import neg_cross_entropy_scorer  # noqa: E402
@@ -226,6 +227,22 @@ def test_set_up_is_one_graph_and_each_round_one_more(
     assert len(graphs) == 1 + len(rounds)
     threads = sum(client.nthreads().values())
     assert all(0 < n_tasks <= 2 * threads for _, n_tasks in graphs[1:])
+
+
+def test_chunk_groups_follow_the_data_and_spread_copies():
+    """Each chunk goes to a worker holding it; chunks held by both workers (the
+    copies an ``X.compute()`` leaves) fill the less loaded one, not the first."""
+    futures = [SimpleNamespace(key=("x", c)) for c in range(10)]
+    only_a = {("x", c): ["a"] for c in range(5)}
+    both = {("x", c): ["a", "b"] for c in range(5, 10)}
+    groups = _rounds._assign_to_holders({**only_a, **both}, futures, {"a": 1, "b": 1})
+    assert groups == {"a": [0, 1, 2, 3, 4], "b": [5, 6, 7, 8, 9]}
+    # Two threads on "b": it takes two chunks for each one of "a".
+    holders = {("x", c): ["a", "b"] for c in range(9)}
+    groups = _rounds._assign_to_holders(holders, futures[:9], {"a": 1, "b": 2})
+    assert sorted(map(len, groups.values())) == [3, 6] and len(groups["b"]) == 6
+    # A chunk no worker holds: no assignment (the tasks will place it).
+    assert _rounds._assign_to_holders(only_a, futures[:6], {"a": 1, "b": 1}) == {}
 
 
 def test_worker_killed_mid_fit(client, monkeypatch):

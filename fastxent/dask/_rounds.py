@@ -106,7 +106,8 @@ class RoundPlan:
         """Groups for the row chunks of the dask array ``X``.
 
         On a distributed cluster, the chunks each worker holds (when ``X``
-        is persisted) split evenly among its threads; chunks still to be
+        is persisted; a chunk with copies on several workers goes to the
+        least loaded) split evenly among its threads; chunks still to be
         computed are spread over all threads in contiguous runs. Elsewhere,
         one group per chunk.
         """
@@ -119,16 +120,10 @@ class RoundPlan:
 
         threads = client.nthreads()
         graph = X.__dask_graph__()
-        held = {c: graph[key] for c, key in enumerate(keys)}
-        held = {c: f for c, f in held.items() if isinstance(f, Future)}
-        holders = client.who_has(list(held.values())) if len(held) == n_chunks else {}
+        futures = [graph[key] for key in keys]
         by_worker = {}
-        for c, future in held.items():
-            workers = holders.get(future.key)
-            if not workers or workers[0] not in threads:
-                by_worker = {}
-                break
-            by_worker.setdefault(workers[0], []).append(c)
+        if all(isinstance(future, Future) for future in futures):
+            by_worker = _assign_to_holders(client.who_has(futures), futures, threads)
         if not by_worker:
             # Not persisted (or not all in memory): the tasks that compute
             # the chunks decide where they live.
@@ -140,6 +135,30 @@ class RoundPlan:
             for part in np.array_split(chunks, min(threads[worker], len(chunks))):
                 groups.append([int(c) for c in part])
         return cls(groups, n_chunks)
+
+
+def _assign_to_holders(holders, futures, threads):
+    """Chunk indices per worker: each chunk goes to a worker holding it.
+
+    A chunk held by several workers (a copy left by an earlier transfer,
+    e.g. after ``X.compute()`` gathered every chunk on one worker) goes to
+    the one with the fewest chunks per thread so far, chunks with fewer
+    holders first; otherwise such copies would pile every chunk on one
+    worker. An empty dict when a chunk has no known holder.
+    """
+    options = []
+    for future in futures:
+        workers = [w for w in holders.get(future.key, ()) if w in threads]
+        if not workers:
+            return {}
+        options.append(workers)
+    load = dict.fromkeys(threads, 0)
+    by_worker = {}
+    for c in sorted(range(len(futures)), key=lambda c: len(options[c])):
+        worker = min(options[c], key=lambda w: load[w] / threads[w])
+        load[worker] += 1
+        by_worker.setdefault(worker, []).append(c)
+    return {worker: sorted(chunks) for worker, chunks in by_worker.items()}
 
 
 def _run_group(func, static, own, chunk_args, kept, keep, combine):
