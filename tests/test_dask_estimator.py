@@ -229,20 +229,26 @@ def test_set_up_is_one_graph_and_each_round_one_more(
     assert all(0 < n_tasks <= 2 * threads for _, n_tasks in graphs[1:])
 
 
-def test_chunk_groups_follow_the_data_and_spread_copies():
-    """Each chunk goes to a worker holding it; chunks held by both workers (the
-    copies an ``X.compute()`` leaves) fill the less loaded one, not the first."""
+def test_chunk_groups_share_the_chunks_and_follow_the_data():
+    """Each worker gets its share of the chunks (per thread), taking chunks it
+    holds first: copies on several workers (left by transfers) fill the less
+    loaded one, and data all on one worker is split, not fitted there alone."""
     futures = [SimpleNamespace(key=("x", c)) for c in range(10)]
     only_a = {("x", c): ["a"] for c in range(5)}
     both = {("x", c): ["a", "b"] for c in range(5, 10)}
-    groups = _rounds._assign_to_holders({**only_a, **both}, futures, {"a": 1, "b": 1})
+    assign = _rounds._assign_to_workers
+    groups = assign({**only_a, **both}, futures, {"a": 1, "b": 1})
     assert groups == {"a": [0, 1, 2, 3, 4], "b": [5, 6, 7, 8, 9]}
     # Two threads on "b": it takes two chunks for each one of "a".
-    holders = {("x", c): ["a", "b"] for c in range(9)}
-    groups = _rounds._assign_to_holders(holders, futures[:9], {"a": 1, "b": 2})
-    assert sorted(map(len, groups.values())) == [3, 6] and len(groups["b"]) == 6
+    held = {("x", c): ["a", "b"] for c in range(9)}
+    groups = assign(held, futures[:9], {"a": 1, "b": 2})
+    assert len(groups["a"]) == 3 and len(groups["b"]) == 6
+    # Everything on "a": half of it moves to "b".
+    held = {("x", c): ["a"] for c in range(10)}
+    groups = assign(held, futures, {"a": 1, "b": 1})
+    assert len(groups["a"]) == 5 and len(groups["b"]) == 5
     # A chunk no worker holds: no assignment (the tasks will place it).
-    assert _rounds._assign_to_holders(only_a, futures[:6], {"a": 1, "b": 1}) == {}
+    assert assign(only_a, futures[:6], {"a": 1, "b": 1}) == {}
 
 
 def test_worker_killed_mid_fit(client, monkeypatch):

@@ -93,11 +93,15 @@ class RoundPlan:
     groups : list of list of int
         Chunk indices handled by each task, in row order within a group.
     n_chunks : int
+    workers : list of str or None, default=None
+        Worker meant to run each group's set-up task (None: the scheduler
+        decides). Later rounds follow the data the set-up round kept.
     """
 
-    def __init__(self, groups, n_chunks):
+    def __init__(self, groups, n_chunks, workers=None):
         self.groups = groups
         self.n_chunks = n_chunks
+        self.workers = [None] * len(groups) if workers is None else workers
         # Unique to the fit, so concurrent fits never share keys.
         self.token = f"fastxent-{uuid.uuid4().hex[:16]}"
 
@@ -105,11 +109,11 @@ class RoundPlan:
     def for_array(cls, X):
         """Groups for the row chunks of the dask array ``X``.
 
-        On a distributed cluster, the chunks each worker holds (when ``X``
-        is persisted; a chunk with copies on several workers goes to the
-        least loaded) split evenly among its threads; chunks still to be
-        computed are spread over all threads in contiguous runs. Elsewhere,
-        one group per chunk.
+        On a distributed cluster, when ``X`` is persisted, each worker gets
+        its share of the chunks (in proportion to its threads), those it
+        holds where it can (see :func:`_assign_to_workers`), split evenly
+        among its threads; chunks still to be computed are spread over all
+        threads in contiguous runs. Elsewhere, one group per chunk.
         """
         keys = list(dask.core.flatten(X.__dask_keys__()))
         n_chunks = len(keys)
@@ -123,28 +127,32 @@ class RoundPlan:
         futures = [graph[key] for key in keys]
         by_worker = {}
         if all(isinstance(future, Future) for future in futures):
-            by_worker = _assign_to_holders(client.who_has(futures), futures, threads)
+            by_worker = _assign_to_workers(client.who_has(futures), futures, threads)
         if not by_worker:
             # Not persisted (or not all in memory): the tasks that compute
             # the chunks decide where they live.
             slots = max(1, min(n_chunks, sum(threads.values())))
             by_worker = {None: list(range(n_chunks))}
             threads = {None: slots}
-        groups = []
+        groups, workers = [], []
         for worker, chunks in by_worker.items():
             for part in np.array_split(chunks, min(threads[worker], len(chunks))):
                 groups.append([int(c) for c in part])
-        return cls(groups, n_chunks)
+                workers.append(worker)
+        return cls(groups, n_chunks, workers)
 
 
-def _assign_to_holders(holders, futures, threads):
-    """Chunk indices per worker: each chunk goes to a worker holding it.
+def _assign_to_workers(holders, futures, threads):
+    """Chunk indices per worker: a share per thread, held chunks where held.
 
-    A chunk held by several workers (a copy left by an earlier transfer,
-    e.g. after ``X.compute()`` gathered every chunk on one worker) goes to
-    the one with the fewest chunks per thread so far, chunks with fewer
-    holders first; otherwise such copies would pile every chunk on one
-    worker. An empty dict when a chunk has no known holder.
+    Each worker's share is the number of chunks over the number of threads,
+    times its threads. Chunks go to a worker holding them while it is
+    below its share (chunks with fewer holders first, then to the holder
+    with the fewest per thread); the rest go to the least loaded workers,
+    which receive them once, in the set-up round. Without this, data that
+    sits on one worker (``X.compute()`` gathers every chunk on one worker,
+    and dask then drops the other copies) would be fitted by that worker
+    alone. An empty dict when a chunk has no known holder.
     """
     options = []
     for future in futures:
@@ -152,10 +160,13 @@ def _assign_to_holders(holders, futures, threads):
         if not workers:
             return {}
         options.append(workers)
+    total = sum(threads.values())
+    share = {w: len(futures) * n / total for w, n in threads.items()}
     load = dict.fromkeys(threads, 0)
     by_worker = {}
     for c in sorted(range(len(futures)), key=lambda c: len(options[c])):
-        worker = min(options[c], key=lambda w: load[w] / threads[w])
+        room = [w for w in options[c] if load[w] < share[w]] or list(threads)
+        worker = min(room, key=lambda w: load[w] / threads[w])
         load[worker] += 1
         by_worker.setdefault(worker, []).append(c)
     return {worker: sorted(chunks) for worker, chunks in by_worker.items()}
@@ -192,6 +203,30 @@ def _named(graph, name):
         return LLGExpr(graph, _determ_token=name)
     except (ImportError, TypeError):  # pragma: no cover - other dask versions
         return graph
+
+
+def _placed(graph, sources, name, workers):
+    """The graph with group ``g``'s task restricted to ``workers[g]`` (others
+    allowed if that worker is gone), as layers of a ``HighLevelGraph``:
+    the inputs ``sources``, one layer per group task, the rest."""
+    from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
+
+    groups = [(name, g) for g in range(len(workers))]
+    layers = {"sources": MaterializedLayer(dict(sources))}
+    dependencies = {"sources": set()}
+    for key, worker in zip(groups, workers, strict=True):
+        annotations = None
+        if worker is not None:
+            annotations = {"workers": [worker], "allow_other_workers": True}
+        layer = f"{name}-group{key[1]}"
+        layers[layer] = MaterializedLayer({key: graph[key]}, annotations=annotations)
+        dependencies[layer] = {"sources"}
+    placed = set(groups) | set(sources)
+    layers["rest"] = MaterializedLayer(
+        {k: v for k, v in graph.items() if k not in placed}
+    )
+    dependencies["rest"] = set(layers) - {"rest"}
+    return HighLevelGraph(layers, dependencies)
 
 
 def run_round(
@@ -277,9 +312,13 @@ def run_round(
     client = _client_of(get)
     try:
         if client is not None:
+            if sources is not None and any(plan.workers):
+                submitted = _placed(graph, sources[0], name, plan.workers)
+            else:
+                submitted = _named(graph, name)
             # Futures: the kept states stay on the workers, only the small
             # results are gathered.
-            futures = client.get(_named(graph, name), wanted, sync=False)
+            futures = client.get(submitted, wanted, sync=False)
             kept = list(zip(kept_keys, futures[: len(kept_keys)], strict=True))
             values = client.gather(futures[len(kept_keys) :])
         else:
