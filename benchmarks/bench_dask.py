@@ -37,6 +37,7 @@ import warnings
 import numpy as np
 import pytest
 
+dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 dask_ml_linear = pytest.importorskip("dask_ml.linear_model")
@@ -72,6 +73,18 @@ def make_data(n_samples, n_classes, seed=0):
     X, y = distributed.get_client().persist([X, y])
     distributed.wait([X, y])
     return X, y
+
+
+def in_memory(array):
+    """The persisted dask array in this process, gathered chunk by chunk.
+
+    ``array.compute()`` would first gather every chunk on one worker, and
+    dask would then keep them there and drop the other copies: every fit
+    timed afterwards would find all its data on one worker.
+    """
+    graph = array.__dask_graph__()
+    futures = [graph[key] for key in dask.core.flatten(array.__dask_keys__())]
+    return np.concatenate(distributed.get_client().gather(futures))
 
 
 def objective(coef, intercept, X, y, C):
@@ -129,7 +142,7 @@ def run(n_samples, repeats, class_counts=(2, 10)):
     try:
         for n_classes in class_counts:
             Xd, yd = make_data(n_samples, n_classes)
-            X, y = Xd.compute(), yd.compute()  # the reference only
+            X, y = in_memory(Xd), in_memory(yd)  # the reference only
             target = optimum(X, y, 1.0)
             candidates = {}
             for solver in ("lbfgs", "agd"):

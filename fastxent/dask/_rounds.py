@@ -9,15 +9,18 @@ only the sum comes back. A round may also *keep* what its calls produced
 rounds to read.
 
 The chunks are handled in *groups*, one task per group (:class:`RoundPlan`):
-on a ``dask.distributed`` cluster a group is the chunks that one worker
-thread holds, so a round is one task per worker thread, whatever the number
-of chunks. The task loops over its chunks and adds their small results
-itself; this is the first level of the tree sum. On a 2-core machine a
-round of 10 chunks with trivial work took 50 ms as a task per chunk plus a
-sum, and 78 ms with a light ``getitem`` task per chunk to split the small
-result off the kept state; a task per worker took 20 to 30 ms. The task per
-chunk costs the worker a scheduler exchange each, which is what dominates
-rounds of a few tens of milliseconds of arithmetic.
+on a ``dask.distributed`` cluster a group is one worker thread's share of
+the chunks (those the worker holds where it can), so a round is one task per
+worker thread, whatever the number of chunks. The task loops over its
+chunks and adds their small results itself; this is the first level of the
+tree sum. On a 2-core machine a round of 10 chunks with trivial work took
+50 ms as a task per chunk plus a sum, and 78 ms with a light ``getitem``
+task per chunk to split the small result off the kept state; a task per
+worker took 20 to 30 ms. The task per chunk costs the worker a scheduler
+exchange each, which is what dominates rounds of a few tens of milliseconds
+of arithmetic. The set-up round places each group's task on its worker
+(moving, once, the chunks a worker must take over); later rounds run where
+the set-up round kept the data.
 
 With ``keep``, a group task returns ``(small, per-chunk states)`` and one
 ``getitem`` task per group splits the small part off on the same worker, so
