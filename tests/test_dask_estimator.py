@@ -9,6 +9,7 @@ predictions must be lazy dask arrays equal to the in-memory ones.
 
 import os
 import signal
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,10 +17,11 @@ import pytest
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
+import dask  # noqa: E402
 from dask.sizeof import sizeof  # noqa: E402
 from sklearn.model_selection import cross_val_score  # noqa: E402
 
-from fastxent.dask import _datafit  # noqa: E402
+from fastxent.dask import _datafit, _rounds  # noqa: E402
 from fastxent.dask._rounds import run_round  # noqa: E402
 from fastxent.linear_model import LogisticRegression  # noqa: E402
 from fastxent.metrics import neg_cross_entropy_scorer  # noqa: E402
@@ -88,6 +90,28 @@ def test_fit_on_cluster_equals_memory_fit(client, solver, n_classes, options):
     assert np.all(np.diff(model.loss_curve_) <= 1e-12)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_evaluation_in_row_blocks_equals_memory_fit(monkeypatch, n_classes):
+    """Chunks evaluated in row blocks (37 rows here, the last one partial, so
+    float32 and float64 alike cross block edges) give the in-memory fit.
+
+    On the synchronous scheduler, so the patched block size reaches the tasks.
+    """
+    monkeypatch.setattr(_datafit, "_EVALUATION_BLOCK_BYTES", 37 * 8 * 8)
+    X, y = make_problem(n_classes=n_classes, seed=5)
+    weights = np.random.default_rng(6).uniform(0.5, 2.0, len(y))
+    for dtype, rtol in ((np.float64, COEF_RTOL), (np.float32, 1e-4)):
+        params = dict(solver="lbfgs", tol=TOL if dtype == np.float64 else 1e-6)
+        reference = LogisticRegression(**params).fit(
+            X.astype(dtype), y, sample_weight=weights
+        )
+        with dask.config.set(scheduler="sync"):
+            model = LogisticRegression(**params).fit(
+                lazy(X.astype(dtype)), lazy(y), sample_weight=lazy(weights)
+            )
+        assert_same_model(model, reference, rtol=rtol)
+
+
 def test_string_labels_and_float32(client):
     """Labels of any type are encoded by one reduction; float32 X, float32 coef_."""
     X, y = make_problem(n_classes=3)
@@ -141,6 +165,90 @@ def test_only_small_results_reach_the_client(client):
     finally:
         distributed.Client._gather = original
     assert sizes and max(sizes) < X.nbytes / 20
+
+
+def _record_submissions(monkeypatch):
+    """Log each graph submission to the scheduler (with its number of fastxent
+    tasks) and each round the datafit runs, in order."""
+    events = []
+    submit = distributed.Client._graph_to_futures
+
+    def recording_submit(self, *args, **kwargs):
+        expr = kwargs["expr"] if "expr" in kwargs else args[0]
+        graph = dict(expr.__dask_graph__())
+        # Tasks, not the futures of kept data the graph refers to.
+        tasks = [
+            key[0] if isinstance(key, tuple) else key
+            for key, value in graph.items()
+            if not isinstance(value, distributed.Future)
+        ]
+        events.append(("graph", sum(str(n).startswith("fastxent-") for n in tasks)))
+        return submit(self, *args, **kwargs)
+
+    rounds = _datafit.run_round
+
+    def recording_round(*args, **kwargs):
+        events.append(("round", args[1].__name__))
+        return rounds(*args, **kwargs)
+
+    monkeypatch.setattr(distributed.Client, "_graph_to_futures", recording_submit)
+    monkeypatch.setattr(_datafit, "run_round", recording_round)
+    return events
+
+
+@pytest.mark.parametrize(
+    ("options", "gram_rounds"),
+    [
+        ({"solver": "lbfgs"}, 0),
+        # With class weights the Lipschitz estimate's Gram matrix needs them:
+        # one round when it is first needed.
+        ({"solver": "agd", "class_weight": "balanced"}, 1),
+    ],
+)
+def test_set_up_is_one_graph_and_each_round_one_more(
+    client, monkeypatch, options, gram_rounds
+):
+    """Before the first loss evaluation the fit submits one graph (the set-up
+    round) and nothing else; each later round is one graph of at most two
+    tasks per worker thread (a group task and the split of its small result).
+    """
+    X, y = make_problem(n_samples=3000, n_classes=3)
+    weights = np.random.default_rng(2).uniform(0.5, 2.0, len(y))
+    events = _record_submissions(monkeypatch)
+    LogisticRegression(tol=TOL, **options).fit(
+        lazy(X), lazy(y), sample_weight=lazy(weights)
+    )
+    first = events.index(("round", "_evaluate_chunk"))
+    assert first == 1 and events[0][0] == "graph"
+    rounds = [event for event in events if event[0] == "round"]
+    graphs = [event for event in events if event[0] == "graph"]
+    assert len(rounds) > 3
+    assert rounds.count(("round", "_gram_chunk")) == gram_rounds
+    assert len(graphs) == 1 + len(rounds)
+    threads = sum(client.nthreads().values())
+    assert all(0 < n_tasks <= 2 * threads for _, n_tasks in graphs[1:])
+
+
+def test_chunk_groups_share_the_chunks_and_follow_the_data():
+    """Each worker gets its share of the chunks (per thread), taking chunks it
+    holds first: copies on several workers (left by transfers) fill the less
+    loaded one, and data all on one worker is split, not fitted there alone."""
+    futures = [SimpleNamespace(key=("x", c)) for c in range(10)]
+    only_a = {("x", c): ["a"] for c in range(5)}
+    both = {("x", c): ["a", "b"] for c in range(5, 10)}
+    assign = _rounds._assign_to_workers
+    groups = assign({**only_a, **both}, futures, {"a": 1, "b": 1})
+    assert groups == {"a": [0, 1, 2, 3, 4], "b": [5, 6, 7, 8, 9]}
+    # Two threads on "b": it takes two chunks for each one of "a".
+    held = {("x", c): ["a", "b"] for c in range(9)}
+    groups = assign(held, futures[:9], {"a": 1, "b": 2})
+    assert len(groups["a"]) == 3 and len(groups["b"]) == 6
+    # Everything on "a": half of it moves to "b".
+    held = {("x", c): ["a"] for c in range(10)}
+    groups = assign(held, futures, {"a": 1, "b": 1})
+    assert len(groups["a"]) == 5 and len(groups["b"]) == 5
+    # A chunk no worker holds: no assignment (the tasks will place it).
+    assert assign(only_a, futures[:6], {"a": 1, "b": 1}) == {}
 
 
 def test_worker_killed_mid_fit(client, monkeypatch):

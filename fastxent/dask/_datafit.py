@@ -8,19 +8,20 @@ workers and only coefficient-sized arrays travel:
 - ``logits(w, out)`` and the solvers' updates of logits buffers are
   bookkeeping (``_logits.py``): nothing runs.
 - ``value(Z)`` / ``value_grad(Z, out)`` is one round (``_rounds.py``): each
-  chunk task forms its rows of ``Z`` (computing any pending ``X~ @ D`` it
+  chunk's call forms its rows of ``Z`` (computing any pending ``X~ @ D`` it
   needs, once, and keeping it for the line search's later trials), calls the
   fused kernel, and with the gradient also computes ``X~_c^T G_c``, so the
-  rows' ``dloss/dZ`` never leave the task; the tree sum returns the loss sum
-  and the ``(n_rows, n_outputs)`` gradient. ``backprop`` then only copies it.
+  rows' ``dloss/dZ`` never leave the task; the sum returns the loss sum and
+  the ``(n_rows, n_outputs)`` gradient. ``backprop`` then only copies it.
 - So an L-BFGS iteration whose unit step is accepted is one round and two
   passes over X (``X @ D``, ``X^T G``), as in memory.
 
-Each chunk task builds a ``StandardizedDesign`` over its block with the
+Each chunk's call builds a ``StandardizedDesign`` over its block with the
 global column statistics, so the products, the float32 handling and the
-implicit centring and scaling are the in-memory code's. Those statistics
-come from one round of per-chunk column moments, which also gathers what
-the Lipschitz estimate needs.
+implicit centring and scaling are the in-memory code's. Those statistics,
+the weights' range and (without class weights) the subsample's Gram matrix
+come from the set-up round (``_setup.py``), whose kept chunk data are the
+input of every round here.
 """
 
 from __future__ import annotations
@@ -33,24 +34,27 @@ import numpy as np
 from fastxent._binary import binary_cross_entropy, binary_cross_entropy_with_grad
 from fastxent._categorical import cross_entropy, cross_entropy_with_grad
 from fastxent.dask._logits import Basis, ChunkedLogits
-from fastxent.dask._rounds import add_parts, chunk_refs, new_token, run_round
+from fastxent.dask._rounds import run_round
+from fastxent.dask._setup import (
+    GRAM_MAX_ROWS,
+    ChunkEncoding,
+    subsample_rows,
+    subsample_stride,
+)
 from fastxent.linear_model._datafit import (
     BinomialCrossEntropy,
     MultinomialCrossEntropy,
 )
-from fastxent.linear_model._design import (
-    _POWER_ROWS,
-    StandardizedDesign,
-    column_moments,
-    stats_from_moments,
-)
+from fastxent.linear_model._design import StandardizedDesign, stats_from_moments
 
-# Up to this many coefficient rows the Lipschitz estimate uses the exact
-# Gram matrix of the subsample (each chunk sends its (n_rows, n_rows) part
-# in the statistics round); beyond, power iteration, one round per step.
-_GRAM_MAX_ROWS = 1024
-# Power iterations of the estimate beyond _GRAM_MAX_ROWS, as in memory.
+# Power iterations of the estimate beyond GRAM_MAX_ROWS, as in memory.
 _POWER_ITERATIONS = 12
+# Bytes of X per row block of an evaluation (see _evaluate_chunk). Measured
+# on 5 chunks of 100,000 x 50, binary, two processes at once on 2 cores:
+# 66 ms in one piece, 54 ms in 2 MB blocks; blocks of 512 rows cost more
+# in kernel calls than they save. With 10 classes the kernel and the
+# products dominate and blocks change nothing measurable.
+_EVALUATION_BLOCK_BYTES = 1 << 21
 
 
 def _chunk_design(X_c, mean, scale, fit_intercept):
@@ -59,44 +63,26 @@ def _chunk_design(X_c, mean, scale, fit_intercept):
     )
 
 
-def _design_chunk(stride, gram, start, X_c, w_c):
-    """Column moments and weight range of a chunk, and its share of the subsample.
-
-    The subsample holds the rows ``0, stride, 2 stride, ...`` of the whole X,
-    the rows of the in-memory Lipschitz estimate. With ``gram`` their
-    weighted raw moments (sum w x, sum w x x^T) are returned; otherwise they
-    are kept on the worker for power iteration.
-    """
-    first, second = column_moments(X_c, w_c)
-    rows = slice((-start) % stride, None, stride)
-    X_sub = X_c[rows].astype(np.float64)
-    w_sub = w_c[rows]
-    small = (
-        w_c.sum(), first, second, w_c.max(initial=-np.inf), w_c.min(initial=np.inf),
-        w_sub.sum(),
-    )  # fmt: skip
-    if gram:
-        return (*small, w_sub @ X_sub, (X_sub.T * w_sub) @ X_sub)
-    return {"small": small, "X": X_sub, "w": w_sub}
+def _subsample(stride, encoding, start, state):
+    """A chunk's subsample rows in float64 and their weights (ones if unit)."""
+    rows = subsample_rows(stride, start)
+    X_sub = state["X"][rows].astype(np.float64)
+    w_sub = encoding.weights(state, rows)
+    return X_sub, (np.ones(X_sub.shape[0]) if w_sub is None else w_sub)
 
 
-# Positions of the weight range in _design_chunk's tuple; the rest are sums.
-_WEIGHT_MAX, _WEIGHT_MIN = 3, 4
+def _gram_chunk(stride, encoding, start, state):
+    """A chunk's share of the subsample's weight sum and raw moments."""
+    X_sub, w_sub = _subsample(stride, encoding, start, state)
+    return w_sub.sum(), w_sub @ X_sub, (X_sub.T * w_sub) @ X_sub
 
 
-def _merge_design_parts(*parts):
-    """Merge _design_chunk results: max and min of the weight range, sums else."""
-    merged = list(add_parts(*parts))
-    merged[_WEIGHT_MAX] = max(part[_WEIGHT_MAX] for part in parts)
-    merged[_WEIGHT_MIN] = min(part[_WEIGHT_MIN] for part in parts)
-    return tuple(merged)
-
-
-def _power_chunk(v, mean, scale, fit_intercept, total, state):
+def _power_chunk(v, mean, scale, fit_intercept, total, stride, encoding, start, state):
     """``X~_s^T diag(w_s / total) X~_s v`` over one chunk's subsample rows."""
-    design = _chunk_design(state["X"], mean, scale, fit_intercept)
+    X_sub, w_sub = _subsample(stride, encoding, start, state)
+    design = _chunk_design(X_sub, mean, scale, fit_intercept)
     u = design.matmul(v, np.empty((design.n_samples, 1)))
-    u *= (state["w"] / total)[:, None]
+    u *= (w_sub / total)[:, None]
     return design.rmatmul(u, np.empty_like(v))
 
 
@@ -106,51 +92,33 @@ class DistributedDesign:
     Parameters
     ----------
     X : dask array of shape (n_samples, n_features)
-        float32 or float64, chunked along rows only, persisted.
-    sample_weight : dask array of shape (n_samples,)
-        Non-negative float64 weights with the row chunks of X, persisted.
+        float32 or float64 (its metadata only: the data are the set-up
+        round's kept chunks).
+    sample_weight : ClusterWeights
+        From the estimator backend's ``prepare_fit``: the set-up round's
+        results and kept chunks.
     fit_intercept : bool
     ridge : float
         As for ``StandardizedDesign``.
     """
 
     def __init__(self, X, sample_weight, *, fit_intercept, ridge=0.0):
-        self.X = X
-        self.sample_weight = sample_weight
+        data = sample_weight.data
+        self.data = data
         self.fit_intercept = bool(fit_intercept)
         self.n_samples, self.n_features = X.shape
         self.n_rows = self.n_features + int(self.fit_intercept)
         self.dtype = X.dtype
-        self.token = new_token()
-        self.x_refs = chunk_refs(X)
-        self.w_refs = chunk_refs(sample_weight)
-        starts = np.cumsum((0, *X.chunks[0][:-1]))
-        stride = 1
-        if self.n_samples > _POWER_ROWS:
-            stride = -(-self.n_samples // _POWER_ROWS)
-        gram = self.n_rows <= _GRAM_MAX_ROWS
-        kept, parts = run_round(
-            self.token,
-            _design_chunk,
-            (stride, gram),
-            [[x, w] for x, w in zip(self.x_refs, self.w_refs, strict=True)],
-            keep=not gram,
-            per_chunk=[(int(start),) for start in starts],
-            combine=_merge_design_parts,
-        )
-        total, first, second, self.weight_max, self.weight_min = parts[:5]
-        if not (np.isfinite(first).all() and np.isfinite(second).all()):
-            raise ValueError(
-                "Input X contains NaN or infinity (or values whose squares "
-                "overflow float64)"
-            )
-        self.weight_total = float(total)
+        self.weight_total = data.weight_total
+        self.weight_min = data.weight_min
+        self.weight_max = data.weight_max
         self.mean, self.scale = stats_from_moments(
-            first / total, second / total, fit_intercept, ridge
+            data.first / data.weight_total,
+            data.second / data.weight_total,
+            fit_intercept,
+            ridge,
         )
-        self._subsample_total = float(parts[5])
-        self._subsample_kept = kept
-        self._subsample_gram = None if kept is not None else parts[6:]
+        self._subsample = data.subsample
         # The coordinate maps need only mean and scale: an empty design
         # carries them, so they run the in-memory code itself.
         self._coordinates = StandardizedDesign(
@@ -181,26 +149,42 @@ class DistributedDesign:
         """Largest eigenvalue of ``X~_s^T diag(w_s / sum w_s) X~_s``.
 
         Over the subsample rows of the in-memory estimate: exactly (eigvalsh
-        of the Gram matrix) up to ``_GRAM_MAX_ROWS`` coefficient rows, else
-        by the in-memory power iteration, one round per step.
+        of the Gram matrix) up to ``GRAM_MAX_ROWS`` coefficient rows, from
+        the set-up round's moments or, with class weights, one round that
+        gathers them; else by the in-memory power iteration, one round per
+        step.
 
         Returns
         -------
         float
         """
-        total = self._subsample_total
+        data = self.data
+        stride = subsample_stride(self.n_samples)
+        encoding = data.encoding()
+        per_chunk = [(start,) for start in data.starts]
+        if self._subsample is None and self.n_rows <= GRAM_MAX_ROWS:
+            _, self._subsample = run_round(
+                data.plan, _gram_chunk, (stride, encoding), [data.kept],
+                keep=False, per_chunk=per_chunk,
+            )  # fmt: skip
+        if self._subsample is not None:
+            if not self._subsample[0] > 0.0:
+                return 0.0
+            return float(np.linalg.eigvalsh(self._gram_matrix())[-1])
+        _, total = run_round(
+            data.plan, _gram_total_chunk, (stride, encoding), [data.kept],
+            keep=False, per_chunk=per_chunk,
+        )  # fmt: skip
         if not total > 0.0:
             return 0.0
-        if self._subsample_gram is not None:
-            return float(np.linalg.eigvalsh(self._gram_matrix())[-1])
         v = np.random.default_rng(0).standard_normal((self.n_rows, 1))
         v /= np.linalg.norm(v)
         eigenvalue = 0.0
-        static = (self.mean, self.scale, self.fit_intercept, total)
+        static = (self.mean, self.scale, self.fit_intercept, total, stride, encoding)
         for _ in range(_POWER_ITERATIONS):
             _, v = run_round(
-                self.token, _power_chunk, (v, *static),
-                [[state] for state in self._subsample_kept], keep=False,
+                data.plan, _power_chunk, (v, *static), [data.kept],
+                keep=False, per_chunk=per_chunk,
             )  # fmt: skip
             eigenvalue = float(np.linalg.norm(v))
             if eigenvalue == 0.0:
@@ -216,8 +200,7 @@ class DistributedDesign:
         block is ``S (A - m b^T - b m^T + W m m^T) S / W``, the feature-intercept
         column ``S (b - W m) / W`` and the intercept entry 1.
         """
-        total = self._subsample_total
-        b, A = self._subsample_gram
+        total, b, A = self._subsample
         m, s = self.mean, self.scale
         p = self.n_features
         gram = np.empty((self.n_rows, self.n_rows))
@@ -231,14 +214,20 @@ class DistributedDesign:
         return gram
 
 
+def _gram_total_chunk(stride, encoding, start, state):
+    """A chunk's share of the subsample's weight sum."""
+    return float(_subsample(stride, encoding, start, state)[1].sum())
+
+
 @dataclass(frozen=True)
 class _Evaluation:
-    """What every chunk task of one evaluation round needs (all small).
+    """What every chunk's call of one evaluation round needs (all small).
 
     ``pending`` are the coefficients of bases to compute (``X~_c @ coef``);
     ``terms`` spell the logits as ``(source, position, field, coef)``:
     ``("pending", j, None, c)`` for the j-th computed product, or
     ``("held", i, field, c)`` for ``field`` of the i-th kept state passed in.
+    ``keep``: return the products and the logits with the small result.
     """
 
     mean: np.ndarray
@@ -246,6 +235,7 @@ class _Evaluation:
     fit_intercept: bool
     binomial: bool
     n_outputs: int
+    encoding: ChunkEncoding
     weight_scale: float
     unit_weights: bool
     n_threads: int
@@ -254,51 +244,108 @@ class _Evaluation:
     with_grad: bool
     keep_logits: bool
 
+    @property
+    def keep(self):
+        return bool(self.pending) or self.keep_logits
 
-def _evaluate_chunk(spec, X_c, y_c, w_c, *states):
+
+def _fit_arrays(spec, data):
+    """The chunk's targets, kernel weights and a gradient buffer, made once.
+
+    They depend only on the chunk and the fit, so the first evaluation
+    stores them in the chunk's kept data (a cache of pure functions of it:
+    a recomputed chunk rebuilds them) rather than every round allocating
+    them anew, which on dask workers costs page faults (see ``_setup.py``).
+    """
+    cached = data.get("fit_arrays")
+    if cached is None:
+        n_rows = data["X"].shape[0]
+        weights = None
+        if not spec.unit_weights:
+            weights = spec.encoding.weights(data)
+            if weights is None:
+                weights = np.ones(n_rows)
+            weights = weights * spec.weight_scale
+        cached = (
+            spec.encoding.targets(data),
+            weights,
+            np.empty((n_rows, spec.n_outputs)),
+        )
+        data["fit_arrays"] = cached
+    return cached
+
+
+def _evaluate_chunk(spec, data, *states):
     """One chunk of an evaluation: logits, fused loss (and gradient), X~^T G.
 
-    Returns the small result ``(loss sum,)`` or ``(loss sum, X~_c^T G_c)``,
-    wrapped with what is kept (the products and the logits) when anything is.
+    ``data`` is the chunk's kept training data (``_setup.py``), ``states``
+    what earlier evaluations kept. Returns the small result ``(loss sum,)``
+    or ``(loss sum, X~_c^T G_c)``, with, when ``spec.keep``, a dict of what
+    is kept (the products ``P<j>`` and the logits ``Z``).
+
+    The chunk goes through in row blocks of ``_EVALUATION_BLOCK_BYTES`` of
+    X: a block's products, logits, kernel call and ``X~_b^T G_b`` run one
+    after the other, so the second pass over the block's rows reads them
+    from cache rather than memory.
     """
-    design = _chunk_design(X_c, spec.mean, spec.scale, spec.fit_intercept)
-    products = [
-        design.matmul(coef, np.empty((X_c.shape[0], coef.shape[1])))
-        for coef in spec.pending
+    X_c = data["X"]
+    n_samples = X_c.shape[0]
+    targets, weights, buffer = _fit_arrays(spec, data)
+    products = [np.empty((n_samples, coef.shape[1])) for coef in spec.pending]
+    bases = [
+        products[position] if source == "pending" else states[position][field]
+        for source, position, field, _ in spec.terms
     ]
-    Z = None
-    for source, position, field, coef in spec.terms:
-        basis = products[position] if source == "pending" else states[position][field]
-        # The solvers' order: Z = c0 * B0, then Z += c1 * B1 (a 1.0 is exact).
-        Z = coef * basis if Z is None else Z + coef * basis
-    if Z is None:  # no terms: the zero logits of a start from w = 0
-        Z = np.zeros((X_c.shape[0], spec.n_outputs))
-    weights = None if spec.unit_weights else w_c * spec.weight_scale
+    coefs = [coef for *_, coef in spec.terms]
+    # Without keep_logits the logits are one basis (times 1.0), read as is.
+    Z = np.empty((n_samples, spec.n_outputs)) if spec.keep_logits else None
     if spec.binomial:
         loss_function = (
             binary_cross_entropy_with_grad if spec.with_grad else binary_cross_entropy
         )
-        logits = Z.reshape(-1)
     else:
         loss_function = cross_entropy_with_grad if spec.with_grad else cross_entropy
-        logits = Z
-    result = loss_function(
-        logits, y_c, sample_weight=weights, reduction="sum", n_threads=spec.n_threads
-    )
-    if spec.with_grad:
-        loss, G = result
-        grad = np.empty((design.n_rows, Z.shape[1]))
-        small = (float(loss), design.rmatmul(G.reshape(Z.shape), grad))
-    else:
-        small = (float(result),)
-    if not products and not spec.keep_logits:
+    step = max(1, _EVALUATION_BLOCK_BYTES // (X_c.itemsize * max(1, X_c.shape[1])))
+    loss = 0.0
+    grad = np.zeros((len(spec.mean) + int(spec.fit_intercept), spec.n_outputs))
+    for start in range(0, n_samples, step):
+        rows = slice(start, start + step)
+        design = _chunk_design(X_c[rows], spec.mean, spec.scale, spec.fit_intercept)
+        for coef, product in zip(spec.pending, products, strict=True):
+            design.matmul(coef, product[rows])
+        if not bases:  # the zero logits of a start from w = 0
+            Z_rows = np.zeros((design.n_samples, spec.n_outputs))
+        elif Z is None:
+            Z_rows = bases[0][rows]
+        else:
+            # The solvers' order: Z = c0 * B0, then Z += c1 * B1; the gradient
+            # buffer holds c1 * B1 until the kernel overwrites it.
+            Z_rows = np.multiply(bases[0][rows], coefs[0], out=Z[rows])
+            for basis, coef in zip(bases[1:], coefs[1:], strict=True):
+                Z_rows += np.multiply(basis[rows], coef, out=buffer[rows])
+        logits = Z_rows.reshape(-1) if spec.binomial else Z_rows
+        out = {"out": buffer[rows].reshape(logits.shape)} if spec.with_grad else {}
+        result = loss_function(
+            logits,
+            targets[rows],
+            sample_weight=None if weights is None else weights[rows],
+            reduction="sum",
+            n_threads=spec.n_threads,
+            **out,
+        )
+        if spec.with_grad:
+            part, G = result
+            grad += design.rmatmul(G.reshape(Z_rows.shape), np.empty_like(grad))
+        else:
+            part = result
+        loss += float(part)
+    small = (loss, grad) if spec.with_grad else (loss,)
+    if not spec.keep:
         return small
-    kept = {"small": small}
-    for j, product in enumerate(products):
-        kept[f"P{j}"] = product
+    kept = {f"P{j}": product for j, product in enumerate(products)}
     if spec.keep_logits:
         kept["Z"] = Z
-    return kept
+    return small, kept
 
 
 class _DistributedCrossEntropy:
@@ -307,13 +354,14 @@ class _DistributedCrossEntropy:
     Parameters
     ----------
     design : DistributedDesign
-    target : dask array of shape (n_samples,)
-        Encoded targets (0/1 floats for the binomial, class indices else).
-    sample_weight : dask array of shape (n_samples,)
+    target : ClusterLabels
+        Encoded targets (0/1 floats for the binomial, class indices else),
+        from the estimator backend's ``prepare_fit``.
+    sample_weight : ClusterWeights
         The design's weights.
     n_threads : int or None
-        Threads of the kernel in each chunk task; None means 1 (dask runs
-        the chunks in parallel).
+        Threads of the kernel in each chunk's call; None means 1 (dask runs
+        the chunk groups in parallel).
     """
 
     curvature = None
@@ -323,9 +371,8 @@ class _DistributedCrossEntropy:
     def __init__(self, design, target, sample_weight, *, n_threads=None):
         self.design = design
         self.sample_weight = sample_weight
+        self.encoding = target.encoding()
         self.n_threads = 1 if n_threads is None else n_threads
-        target = target.rechunk((design.X.chunks[0],)).persist()
-        self.y_refs = chunk_refs(target)
         # Unit weights are the kernels' default; else the weights times the
         # power of two the in-memory "mean" uses, so the sums stay finite.
         self.unit_weights = design.weight_min == design.weight_max
@@ -398,22 +445,16 @@ class _DistributedCrossEntropy:
         design = self.design
         spec = _Evaluation(
             mean=design.mean, scale=design.scale, fit_intercept=design.fit_intercept,
-            binomial=self.binomial, n_outputs=self.n_outputs,
+            binomial=self.binomial, n_outputs=self.n_outputs, encoding=self.encoding,
             weight_scale=self.weight_scale,
             unit_weights=self.unit_weights, n_threads=self.n_threads,
             pending=tuple(basis.coef for basis in pending), terms=tuple(terms),
             with_grad=with_grad, keep_logits=keep_logits,
         )  # fmt: skip
-        refs = [
-            [x, y, w, *(kept[c] for kept in states)]
-            for c, (x, y, w) in enumerate(
-                zip(design.x_refs, self.y_refs, design.w_refs, strict=True)
-            )
-        ]
+        data = design.data
         kept, small = run_round(
-            design.token, _evaluate_chunk, (spec,), refs,
-            keep=bool(pending) or keep_logits,
-        )  # fmt: skip
+            data.plan, _evaluate_chunk, (spec,), [data.kept, *states], keep=spec.keep
+        )
         for j, basis in enumerate(pending):
             basis.hold(kept, f"P{j}")
         if keep_logits:

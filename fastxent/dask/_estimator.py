@@ -5,10 +5,11 @@ registry for this module when X or y is a dask array, before scikit-learn's
 ``validate_data`` (which would pull the data into memory). What it gets:
 
 - :func:`prepare_fit`: the checks of ``validate_data`` on metadata (2-D,
-  known chunks, dtype, matching lengths), then one round over (y, weights)
-  for the classes, their weighted counts and the weight range; labels are
-  encoded and class weights applied lazily, and X, the codes and the weights
-  are persisted in the cluster's memory for the length of the fit.
+  known chunks, dtype, matching lengths), then the set-up round
+  (``_setup.py``), one reduction for the classes, their weighted counts,
+  the weights' range and the column statistics, which also keeps X, the
+  labels and the weights in the cluster's memory for the length of the
+  fit; then the checks of values on its results.
 - :func:`datafit_classes`: the distributed design and datafits
   (``_datafit.py``) the estimator builds instead of the in-memory ones;
   its solvers then run unchanged.
@@ -21,7 +22,6 @@ drawn across chunks would gather rows.
 
 from __future__ import annotations
 
-import dask
 import dask.array as da
 import numpy as np
 from sklearn.utils import compute_class_weight
@@ -33,7 +33,12 @@ from fastxent.dask._datafit import (
     DistributedDesign,
     DistributedMultinomialCrossEntropy,
 )
-from fastxent.dask._rounds import chunk_refs, new_token, run_round
+from fastxent.dask._setup import (
+    GRAM_MAX_ROWS,
+    ClusterLabels,
+    ClusterWeights,
+    run_setup,
+)
 
 
 def datafit_classes():
@@ -82,36 +87,8 @@ def _check_X(estimator, X, *, reset, chunks=None):
     return X
 
 
-def _label_chunk(y_c, w_c):
-    """A chunk's labels, their weighted and plain counts, the weight range."""
-    labels, codes = np.unique(y_c, return_inverse=True)
-    weighted = np.bincount(codes.reshape(-1), weights=w_c, minlength=len(labels))
-    low = w_c.min(initial=np.inf)
-    finite = bool(np.isfinite(w_c).all())
-    return labels, weighted, low, finite
-
-
-def _merge_labels(*parts):
-    """Union of chunk labels with their counts added; min weight; finiteness."""
-    labels = np.unique(np.concatenate([part[0] for part in parts]))
-    weighted = np.zeros(len(labels))
-    for part in parts:
-        weighted[np.searchsorted(labels, part[0])] += part[1]
-    low = min(part[2] for part in parts)
-    finite = all(part[3] for part in parts)
-    return labels, weighted, low, finite
-
-
-def _encode(y_c, classes):
-    return np.searchsorted(classes, y_c)
-
-
-def _class_weighted(w_c, codes_c, class_weight):
-    return w_c * class_weight[codes_c]
-
-
 def prepare_fit(estimator, X, y, sample_weight):
-    """Check and encode dask training data; keep it in the cluster's memory.
+    """Check dask training data and run the fit's set-up round.
 
     Parameters
     ----------
@@ -123,12 +100,13 @@ def prepare_fit(estimator, X, y, sample_weight):
     Returns
     -------
     X : dask array
-        float32 or float64, one column chunk, persisted.
+        float32 or float64, one column chunk (its metadata; the data are
+        kept on the workers by the set-up round).
     classes : ndarray of shape (n_classes,)
-    y_index : dask array of int of shape (n_samples,)
-        Codes into ``classes``, with the row chunks of X, persisted.
-    sample_weight : dask array of shape (n_samples,)
-        Sample weights times class weights, float64, persisted.
+    y_index : ClusterLabels
+        Codes into ``classes``.
+    sample_weight : ClusterWeights
+        Sample weights times class weights.
     """
     if estimator.solver == "sgd":
         raise ValueError(
@@ -147,9 +125,8 @@ def prepare_fit(estimator, X, y, sample_weight):
             f"shape {y.shape}"
         )
     y = y.rechunk((rows,))
-    if sample_weight is None:
-        weights = da.ones(X.shape[0], chunks=(rows,))
-    else:
+    weights = None
+    if sample_weight is not None:
         weights = as_dask(sample_weight, "sample_weight", chunks=(rows,))
         if weights.shape != (X.shape[0],):
             raise ValueError(
@@ -158,37 +135,39 @@ def prepare_fit(estimator, X, y, sample_weight):
         if weights.dtype.kind not in "biuf":
             raise TypeError(f"sample_weight must hold numbers, got {weights.dtype}")
         weights = weights.astype(np.float64).rechunk((rows,))
-    X, y, weights = dask.persist(X, y, weights)
 
-    _, (classes, weighted_counts, low, finite) = run_round(
-        new_token(), _label_chunk, (),
-        [list(pair) for pair in zip(chunk_refs(y), chunk_refs(weights), strict=True)],
-        keep=False, combine=_merge_labels,
-    )  # fmt: skip
-    if not finite:
+    by_class = estimator.class_weight is not None
+    n_rows = X.shape[1] + int(estimator.fit_intercept)
+    data = run_setup(
+        X, y, weights, by_class=by_class, gram=not by_class and n_rows <= GRAM_MAX_ROWS
+    )
+    if not data.x_finite:
+        raise ValueError(
+            "Input X contains NaN or infinity (or values whose squares "
+            "overflow float64)"
+        )
+    if not data.weights_finite:
         raise ValueError("sample_weight contains NaN or infinity")
-    if low < 0:
+    if data.weight_low < 0:
         raise ValueError("Negative values in data passed to sample_weight")
+    classes = data.classes
     check_classification_targets(classes)
     if len(classes) < 2:
         raise ValueError(
             "LogisticRegression needs samples of at least 2 classes in the "
             f"data, but the data contains only one class: {classes[0]!r}"
         )
-    y_index = y.map_blocks(_encode, classes, dtype=np.intp)
+    weighted_counts = data.class_counts
     class_weight = _class_weights(estimator.class_weight, classes, weighted_counts)
     if class_weight is not None:
-        weights = da.map_blocks(
-            _class_weighted, weights, y_index, class_weight, dtype=np.float64
-        )
         weighted_counts = weighted_counts * class_weight
     if not weighted_counts.sum() > 0:
         raise ValueError(
             "Sample weights must contain at least one non-zero number "
             "(after multiplying by class_weight)"
         )
-    y_index, weights = dask.persist(y_index, weights)
-    return X, classes, y_index, weights
+    data.weigh(class_weight)
+    return X, classes, ClusterLabels(data), ClusterWeights(data)
 
 
 def _class_weights(class_weight, classes, weighted_counts):

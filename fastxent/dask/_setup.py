@@ -1,0 +1,466 @@
+"""The set-up round of a dask fit, and the training data it leaves on the cluster.
+
+Before its first loss evaluation a fit needs the classes, the weighted class
+counts (for ``class_weight="balanced"``), the range and sum of the weights,
+the weighted column moments (the standardisation, and the NaN check of X)
+and, for the Lipschitz estimate, the Gram matrix of a row subsample. All of
+them are sums (or extrema) over rows, so one round computes them together
+(:func:`run_setup`), one task per group of chunks, a merge of small results:
+a single graph submission, where separate steps (persist, labels, weight
+sum, column statistics, encoding) each cost the scheduler a round trip.
+
+The same round *keeps* each chunk's data on the workers for the rest of the
+fit (persisting X once): its block of X, its labels as codes into its own
+sorted label set, and its sample weights (None for unit weights). The
+codes cannot be global before the round, since the classes are known only
+once every chunk has been seen; so every later round maps a chunk's labels
+through ``searchsorted(classes, chunk_labels)``, a lookup of a few entries,
+then one gather over the chunk's rows (:func:`chunk_targets`,
+:func:`chunk_weights`): a fraction of a millisecond beside the chunk's two
+passes over X.
+
+Class weights multiply each class's rows by a constant, so with a
+``class_weight`` the moments are gathered per class and weighted on the
+client. The subsample's Gram matrix is then left to the first Lipschitz
+estimate, one more round with the class weights known (per-class Gram
+matrices would grow with ``n_classes * n_features**2``).
+
+The estimator's fit receives the encoded labels and the weights as
+:class:`ClusterLabels` and :class:`ClusterWeights`: they answer the few
+calls ``LogisticRegression._solve`` makes on its ``y_index`` and
+``sample_weight`` (``y_index == 1``, ``.astype``, ``.sum()``) from what the
+round returned, so nothing is computed again, and carry the kept data to
+the distributed design and datafits (``_datafit.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dask
+import numpy as np
+
+from fastxent.dask._rounds import RoundPlan, run_round
+from fastxent.linear_model._design import _POWER_ROWS
+
+# Up to this many coefficient rows the Lipschitz estimate uses the exact
+# Gram matrix of the subsample; beyond, power iteration (see _datafit.py).
+GRAM_MAX_ROWS = 1024
+# Bytes of the float64 scratch block of the column moments: a block stays in
+# a core's L2 cache between its two products, and one block reused for the
+# whole chunk matters on dask workers, where allocations above 64 kB are
+# returned to the system on free (distributed sets MALLOC_TRIM_THRESHOLD_)
+# and every new one page-faults: a fresh block per 8192 rows, as in memory,
+# made the moments of a 100,000 x 50 chunk twice as slow there (13 -> 26 ms).
+_MOMENTS_BLOCK_BYTES = 1 << 18
+# Integer labels spanning at most this many values (and at most the chunk's
+# length) are counted with bincount, ten times faster than np.unique's sort.
+_DENSE_LABEL_SPAN = 1 << 20
+
+
+def subsample_stride(n_samples):
+    """Step between the rows of the in-memory Lipschitz estimate's subsample."""
+    return -(-n_samples // _POWER_ROWS) if n_samples > _POWER_ROWS else 1
+
+
+def subsample_rows(stride, start):
+    """The subsample rows ``0, stride, 2 stride, ...`` of X within a chunk
+    whose first row is ``start``."""
+    return slice((-start) % stride, None, stride)
+
+
+def _encode_chunk(y_c):
+    """Sorted labels of a chunk and each row's code into them (``np.unique``)."""
+    y_c = np.asarray(y_c).reshape(-1)
+    if y_c.dtype.kind == "b":
+        y_c = y_c.view(np.uint8)
+        labels_dtype = np.bool_
+    else:
+        labels_dtype = y_c.dtype
+    if y_c.dtype.kind in "iu" and y_c.size:
+        low, high = int(y_c.min()), int(y_c.max())
+        span = high - low + 1
+        if span <= min(_DENSE_LABEL_SPAN, max(y_c.size, 256)):
+            offsets = (y_c - low).astype(np.intp, copy=False)
+            present = np.bincount(offsets, minlength=span) > 0
+            labels = (np.flatnonzero(present) + low).astype(labels_dtype)
+            index = np.cumsum(present) - 1
+            code_type = np.min_scalar_type(max(len(labels) - 1, 0))
+            return labels, index.astype(code_type)[offsets]
+    labels, codes = np.unique(y_c, return_inverse=True)
+    code_type = np.min_scalar_type(max(len(labels) - 1, 0))
+    return labels.astype(labels_dtype), codes.reshape(-1).astype(code_type)
+
+
+def _column_moments(X, w, block):
+    """Weighted column sums ``w @ X`` and ``w @ X**2`` in float64, through
+    ``block``, a float64 scratch array of shape (block_rows, n_features)."""
+    first = np.zeros(X.shape[1])
+    second = np.zeros(X.shape[1])
+    step = block.shape[0]
+    for start in range(0, X.shape[0], step):
+        rows = X[start : start + step]
+        part = block[: rows.shape[0]]
+        part[...] = rows
+        weight = w[start : start + step]
+        first += weight @ part
+        part *= part
+        second += weight @ part
+    return first, second
+
+
+def _group_moments(X_c, w, groups, n_groups):
+    """Weight sums and ranges, column moments of each group of rows."""
+    n_features = X_c.shape[1]
+    block_rows = _MOMENTS_BLOCK_BYTES // (8 * max(1, n_features))
+    block = np.empty((max(1, min(X_c.shape[0], block_rows)), n_features))
+    if n_groups == 1:
+        first, second = _column_moments(X_c, w, block)
+        return {
+            "total": np.array([w.sum()]),
+            "max": np.array([w.max(initial=-np.inf)]),
+            "min": np.array([w.min(initial=np.inf)]),
+            "first": first[None],
+            "second": second[None],
+        }
+    order = np.argsort(groups, kind="stable")
+    bounds = np.searchsorted(groups[order], np.arange(n_groups + 1))
+    X_sorted, w_sorted = X_c[order], w[order]
+    stats = {
+        "total": np.zeros(n_groups),
+        "max": np.full(n_groups, -np.inf),
+        "min": np.full(n_groups, np.inf),
+        "first": np.zeros((n_groups, X_c.shape[1])),
+        "second": np.zeros((n_groups, X_c.shape[1])),
+    }
+    for k in range(n_groups):
+        rows = slice(bounds[k], bounds[k + 1])
+        w_k = w_sorted[rows]
+        stats["total"][k] = w_k.sum()
+        stats["max"][k] = w_k.max(initial=-np.inf)
+        stats["min"][k] = w_k.min(initial=np.inf)
+        stats["first"][k], stats["second"][k] = _column_moments(
+            X_sorted[rows], w_k, block
+        )
+    return stats
+
+
+def _setup_chunk(stride, gram, by_class, start, X_c, y_c, w_c):
+    """Everything the fit needs from one chunk; the chunk's data, kept.
+
+    Returns
+    -------
+    small : dict
+        ``labels``, their weighted ``counts``, whether the weights are
+        ``finite`` and their minimum ``low``; ``groups``: weight sum, max,
+        min and column moments per class (``by_class``) or of all rows;
+        with ``gram``, the subsample's weight sum and raw moments.
+    state : dict
+        ``X`` (C-contiguous), ``labels``, ``codes``, ``w`` (None: unit).
+    """
+    X_c = np.ascontiguousarray(X_c)
+    labels, codes = _encode_chunk(y_c)
+    if w_c is None:
+        w = np.ones(X_c.shape[0])
+        finite, low = True, 1.0
+    else:
+        w = w_c = np.asarray(w_c, dtype=np.float64).reshape(-1)
+        finite = bool(np.isfinite(w).all())
+        low = float(w.min(initial=np.inf))
+    counts = np.bincount(codes, weights=w, minlength=len(labels))
+    small = {
+        "by_class": by_class, "labels": labels, "counts": counts,
+        "finite": finite, "low": low,
+    }  # fmt: skip
+    if by_class:
+        small["groups"] = _group_moments(X_c, w, codes, len(labels))
+    else:
+        small["groups"] = _group_moments(X_c, w, None, 1)
+    if gram:
+        rows = subsample_rows(stride, start)
+        X_sub = X_c[rows].astype(np.float64)
+        w_sub = w[rows]
+        small["subsample"] = (
+            w_sub.sum(), w_sub @ X_sub, (X_sub.T * w_sub) @ X_sub
+        )  # fmt: skip
+    state = {"X": X_c, "labels": labels, "codes": codes, "w": w_c}
+    return small, state
+
+
+def _aligned(labels, part_labels, values, fill):
+    """``values`` (one row per label of ``part_labels``) on the rows of ``labels``."""
+    out = np.full((len(labels), *values.shape[1:]), fill, dtype=values.dtype)
+    out[np.searchsorted(labels, part_labels)] = values
+    return out
+
+
+def merge_setup(*parts):
+    """Merge :func:`_setup_chunk` results: label union, sums, extrema."""
+    labels = parts[0]["labels"]
+    for part in parts[1:]:
+        labels = np.union1d(labels, part["labels"])
+    by_class = parts[0]["by_class"]
+    merged = {
+        "by_class": by_class,
+        "labels": labels,
+        "counts": np.sum(
+            [_aligned(labels, part["labels"], part["counts"], 0.0) for part in parts],
+            axis=0,
+        ),
+        "finite": all(part["finite"] for part in parts),
+        "low": min(part["low"] for part in parts),
+    }
+    groups = {}
+    for name, reduce, fill in _GROUP_REDUCTIONS:
+        values = [part["groups"][name] for part in parts]
+        if by_class:
+            values = [
+                _aligned(labels, part["labels"], value, fill)
+                for part, value in zip(parts, values, strict=True)
+            ]
+        groups[name] = reduce.reduce(np.stack(values), axis=0)
+    merged["groups"] = groups
+    if "subsample" in parts[0]:
+        merged["subsample"] = tuple(
+            np.sum(items, axis=0)
+            for items in zip(*(part["subsample"] for part in parts), strict=True)
+        )
+    return merged
+
+
+# How each per-group statistic merges over chunks, and its value for a
+# class a chunk does not have.
+_GROUP_REDUCTIONS = (
+    ("total", np.add, 0.0),
+    ("max", np.maximum, -np.inf),
+    ("min", np.minimum, np.inf),
+    ("first", np.add, 0.0),
+    ("second", np.add, 0.0),
+)
+
+
+@dataclass(frozen=True)
+class ChunkEncoding:
+    """How a chunk's kept labels and weights become the fit's targets and weights.
+
+    Parameters
+    ----------
+    classes : ndarray of shape (n_classes,)
+        The sorted classes of the whole data.
+    class_weight : ndarray of shape (n_classes,) or None
+        Factor of each class's sample weights.
+    positive : int or None, default=None
+        Targets are ``code == positive`` (the binomial's 0/1) rather than
+        the class codes.
+    dtype : numpy dtype, default=intp
+        dtype of the targets.
+    """
+
+    classes: np.ndarray
+    class_weight: np.ndarray | None
+    positive: int | None = None
+    dtype: np.dtype = np.dtype(np.intp)
+
+    def _codes(self, state):
+        """Global code of each of the chunk's own labels."""
+        return np.searchsorted(self.classes, state["labels"])
+
+    def targets(self, state):
+        """The chunk's targets, ``(n_rows,)``: codes, or 0/1 for ``positive``."""
+        codes = self._codes(state)
+        if self.positive is not None:
+            codes = codes == self.positive
+        return codes.astype(self.dtype)[state["codes"]]
+
+    def weights(self, state, rows=slice(None)):
+        """Sample weights times class weights of ``rows`` of the chunk; None
+        for unit weights."""
+        w = state["w"]
+        if self.class_weight is None:
+            return None if w is None else w[rows]
+        factors = self.class_weight[self._codes(state)][state["codes"][rows]]
+        return factors if w is None else w[rows] * factors
+
+
+class TrainingData:
+    """A dask fit's training data after the set-up round.
+
+    Attributes
+    ----------
+    plan : RoundPlan
+        The chunk groups of the fit's rounds.
+    kept : list of (key, entry)
+        Per group, the chunks' kept data (``X``, ``labels``, ``codes``,
+        ``w``): the ``inputs`` of every later round.
+    starts : list of int
+        First row of each chunk.
+    n_samples, n_features : int
+    dtype : numpy dtype
+        dtype of X, float32 or float64.
+    classes : ndarray of shape (n_classes,)
+    class_counts : ndarray of shape (n_classes,)
+        Sample-weighted class counts (before class weights).
+    x_finite : bool
+        Whether X's column moments are finite (no NaN or infinity in X).
+    weights_finite : bool
+    weight_low : float
+        Smallest sample weight (before class weights).
+    class_weight : ndarray of shape (n_classes,) or None
+        Set by :meth:`weigh`, as are ``weight_total``, ``weight_max``,
+        ``weight_min``, ``first`` and ``second`` (weighted column sums of X
+        and of its square) and ``subsample`` (the subsample's weight sum and
+        raw moments ``w @ X``, ``X^T diag(w) X``, or None: not gathered).
+    """
+
+    def __init__(self, plan, kept, starts, X, small):
+        self.plan = plan
+        self.kept = kept
+        self.starts = starts
+        self.n_samples, self.n_features = X.shape
+        self.dtype = X.dtype
+        self.classes = small["labels"]
+        self.class_counts = small["counts"]
+        self.weights_finite = small["finite"]
+        self.weight_low = small["low"]
+        self._groups = small["groups"]
+        # NaN or infinity anywhere in X reaches the moments (times a zero
+        # weight it is NaN), as do squares that overflow.
+        self.x_finite = bool(
+            np.isfinite(self._groups["first"]).all()
+            and np.isfinite(self._groups["second"]).all()
+        )
+        self._by_class = small["by_class"]
+        self._subsample = small.get("subsample")
+
+    def weigh(self, class_weight):
+        """Fix the class weights; the weighted statistics follow from the
+        round's per-class ones.
+
+        Parameters
+        ----------
+        class_weight : ndarray of shape (n_classes,) or None
+        """
+        groups = self._groups
+        self.class_weight = class_weight
+        if class_weight is None:
+            if self._by_class:
+                factors = np.ones(len(self.classes))
+            else:
+                factors = None
+        else:
+            factors = np.asarray(class_weight, dtype=np.float64)
+        if factors is None:
+            self.weight_total = float(groups["total"][0])
+            self.weight_max = float(groups["max"][0])
+            self.weight_min = float(groups["min"][0])
+            self.first, self.second = groups["first"][0], groups["second"][0]
+            self.subsample = self._subsample
+            return
+        with np.errstate(invalid="ignore"):
+            self.weight_total = float(factors @ groups["total"])
+            # Class weights are non-negative, so each class's extreme weight
+            # times its factor is the extreme of its weighted weights.
+            self.weight_max = float((factors * groups["max"]).max())
+            self.weight_min = float((factors * groups["min"]).min())
+            self.first = factors @ groups["first"]
+            self.second = factors @ groups["second"]
+        self.subsample = None
+
+    def encoding(self, positive=None, dtype=np.intp):
+        """The :class:`ChunkEncoding` of the fit's targets and weights."""
+        return ChunkEncoding(self.classes, self.class_weight, positive, np.dtype(dtype))
+
+
+def run_setup(X, y, sample_weight, *, by_class, gram):
+    """The set-up round: one reduction over X, y and the weights.
+
+    Parameters
+    ----------
+    X : dask array of shape (n_samples, n_features)
+        float32 or float64, one column chunk.
+    y : dask array of shape (n_samples,)
+        Labels, with the row chunks of X.
+    sample_weight : dask array of shape (n_samples,) or None
+        float64, with the row chunks of X; None for unit weights.
+    by_class : bool
+        Gather the statistics per class (a ``class_weight`` will apply).
+    gram : bool
+        Gather the subsample's raw moments for the Lipschitz estimate.
+
+    Returns
+    -------
+    TrainingData
+        Before :meth:`TrainingData.weigh`.
+    """
+    plan = RoundPlan.for_array(X)
+    arrays = [X, y] if sample_weight is None else [X, y, sample_weight]
+    graph = dask.base.collections_to_expr(arrays, optimize_graph=True)
+    keys = [list(dask.core.flatten(array.__dask_keys__())) for array in arrays]
+    if sample_weight is None:
+        keys.append([None] * len(keys[0]))
+    starts = [int(s) for s in np.cumsum((0, *X.chunks[0][:-1]))]
+    kept, small = run_round(
+        plan, _setup_chunk,
+        (subsample_stride(X.shape[0]), gram, by_class),
+        keep=True,
+        per_chunk=[(start,) for start in starts],
+        sources=(graph.__dask_graph__(), list(zip(*keys, strict=True))),
+        combine=merge_setup,
+    )  # fmt: skip
+    return TrainingData(plan, kept, starts, X, small)
+
+
+class ClusterLabels:
+    """The encoded labels of a dask fit, as ``LogisticRegression._solve`` uses them.
+
+    Stands for the array of codes into ``classes`` (or, after ``== code``,
+    of booleans) without computing it: the chunks' labels and codes are on
+    the workers, and each round encodes them (:class:`ChunkEncoding`).
+
+    Parameters
+    ----------
+    data : TrainingData
+    positive : int or None, default=None
+    dtype : numpy dtype, default=intp
+    """
+
+    __hash__ = None
+
+    def __init__(self, data, positive=None, dtype=np.intp):
+        self.data = data
+        self.positive = positive
+        self.dtype = np.dtype(dtype)
+        self.shape = (data.n_samples,)
+        self.ndim = 1
+
+    def __eq__(self, code):
+        return ClusterLabels(self.data, int(code), np.bool_)
+
+    def astype(self, dtype):
+        return ClusterLabels(self.data, self.positive, dtype)
+
+    def encoding(self):
+        """The :class:`ChunkEncoding` producing these labels in each chunk."""
+        return self.data.encoding(self.positive, self.dtype)
+
+
+class ClusterWeights:
+    """Sample weights times class weights of a dask fit, kept on the cluster.
+
+    ``sum()`` is the total the set-up round computed; the design and
+    datafits take the rest from ``data``.
+
+    Parameters
+    ----------
+    data : TrainingData
+        After :meth:`TrainingData.weigh`.
+    """
+
+    def __init__(self, data):
+        self.data = data
+        self.shape = (data.n_samples,)
+        self.ndim = 1
+        self.dtype = np.dtype(np.float64)
+
+    def sum(self):
+        return self.data.weight_total
