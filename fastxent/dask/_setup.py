@@ -41,7 +41,7 @@ import dask
 import numpy as np
 
 from fastxent.dask._rounds import RoundPlan, run_round
-from fastxent.linear_model._design import _POWER_ROWS
+from fastxent.linear_model._design import _POWER_ROWS, column_moments
 
 # Up to this many coefficient rows the Lipschitz estimate uses the exact
 # Gram matrix of the subsample; beyond, power iteration (see _datafit.py).
@@ -92,30 +92,13 @@ def _encode_chunk(y_c):
     return labels.astype(labels_dtype), codes.reshape(-1).astype(code_type)
 
 
-def _column_moments(X, w, block):
-    """Weighted column sums ``w @ X`` and ``w @ X**2`` in float64, through
-    ``block``, a float64 scratch array of shape (block_rows, n_features)."""
-    first = np.zeros(X.shape[1])
-    second = np.zeros(X.shape[1])
-    step = block.shape[0]
-    for start in range(0, X.shape[0], step):
-        rows = X[start : start + step]
-        part = block[: rows.shape[0]]
-        part[...] = rows
-        weight = w[start : start + step]
-        first += weight @ part
-        part *= part
-        second += weight @ part
-    return first, second
-
-
 def _group_moments(X_c, w, groups, n_groups):
     """Weight sums and ranges, column moments of each group of rows."""
     n_features = X_c.shape[1]
     block_rows = _MOMENTS_BLOCK_BYTES // (8 * max(1, n_features))
     block = np.empty((max(1, min(X_c.shape[0], block_rows)), n_features))
     if n_groups == 1:
-        first, second = _column_moments(X_c, w, block)
+        first, second = column_moments(X_c, w, scratch=block)
         return {
             "total": np.array([w.sum()]),
             "max": np.array([w.max(initial=-np.inf)]),
@@ -139,8 +122,8 @@ def _group_moments(X_c, w, groups, n_groups):
         stats["total"][k] = w_k.sum()
         stats["max"][k] = w_k.max(initial=-np.inf)
         stats["min"][k] = w_k.min(initial=np.inf)
-        stats["first"][k], stats["second"][k] = _column_moments(
-            X_sorted[rows], w_k, block
+        stats["first"][k], stats["second"][k] = column_moments(
+            X_sorted[rows], w_k, scratch=block
         )
     return stats
 

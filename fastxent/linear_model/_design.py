@@ -301,7 +301,7 @@ def _standardising_stats(X, sample_weight, fit_intercept, ridge):
     return stats_from_moments(first / total, second / total, fit_intercept, ridge)
 
 
-def column_moments(X, sample_weight):
+def column_moments(X, sample_weight, scratch=None):
     """Weighted column sums ``sum_i w_i x_ij`` and ``sum_i w_i x_ij^2``, in float64.
 
     Sums over row blocks add up, which is how a chunked X (dask) gets the
@@ -311,6 +311,10 @@ def column_moments(X, sample_weight):
     ----------
     X : ndarray or scipy.sparse CSR matrix of shape (n_samples, n_features)
     sample_weight : ndarray of shape (n_samples,)
+    scratch : ndarray of shape (block_rows, n_features), float64, optional
+        Where dense rows are converted, ``block_rows`` at a time. Callers
+        that make many calls pass one (a dask worker returns large freed
+        arrays to the system, so a fresh block each time costs page faults).
 
     Returns
     -------
@@ -320,11 +324,16 @@ def column_moments(X, sample_weight):
         first = np.asarray(X.T @ sample_weight, dtype=np.float64)
         second = np.asarray(X.multiply(X).T @ sample_weight, dtype=np.float64)
         return first, second
+    if scratch is None:
+        scratch = np.empty((min(_BLOCK_ROWS, X.shape[0]), X.shape[1]))
+    step = max(1, scratch.shape[0])
     first = np.zeros(X.shape[1])
     second = np.zeros(X.shape[1])
-    for start in range(0, X.shape[0], _BLOCK_ROWS):
-        block = X[start : start + _BLOCK_ROWS].astype(np.float64)
-        weight = sample_weight[start : start + _BLOCK_ROWS]
+    for start in range(0, X.shape[0], step):
+        rows = X[start : start + step]
+        block = scratch[: rows.shape[0]]
+        block[...] = rows
+        weight = sample_weight[start : start + step]
         first += weight @ block
         block *= block
         second += weight @ block
