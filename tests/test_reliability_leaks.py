@@ -225,19 +225,28 @@ def test_rss_flat_over_repeated_calls(name, record_property):
     assert growth < RSS_BUDGET, f"RSS grew by {growth} bytes over {N_CALLS} calls"
 
 
+def traced_growth(warm_up_call, n_calls) -> int:
+    """Bytes tracemalloc sees gained over ``n_calls`` calls.
+
+    ``warm_up_call()`` runs first, under tracing, and returns the call to
+    repeat; the count starts after it, each end after a garbage collection.
+    """
+    tracemalloc.start()
+    try:
+        call = warm_up_call()
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        repeat(call, n_calls)
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_traced_memory_flat_over_repeated_calls(name, record_property):
     """tracemalloc sees less than 16 KiB more after N_CALLS / 10 calls."""
-    tracemalloc.start()
-    try:
-        call = warm_up(name)
-        gc.collect()
-        before = tracemalloc.get_traced_memory()[0]
-        repeat(call, N_TRACED)
-        gc.collect()
-        growth = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    growth = traced_growth(lambda: warm_up(name), N_TRACED)
     record_property("traced_growth_bytes", growth)
     assert growth < TRACED_BUDGET, (
         f"traced memory grew by {growth} bytes over {N_TRACED} calls"
@@ -263,16 +272,12 @@ def test_rss_flat_over_repeated_fits(name, record_property):
 def test_traced_memory_flat_over_repeated_fits(name, record_property):
     """tracemalloc sees less than 16 KiB more after N_FITS fits."""
     fit = FIT_CASES[name]
-    tracemalloc.start()
-    try:
+
+    def warmed_fit():
         repeat(fit, TRACED_FIT_WARMUP)
-        gc.collect()
-        before = tracemalloc.get_traced_memory()[0]
-        repeat(fit, N_FITS)
-        gc.collect()
-        growth = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+        return fit
+
+    growth = traced_growth(warmed_fit, N_FITS)
     record_property("traced_growth_bytes", growth)
     assert growth < TRACED_BUDGET, (
         f"traced memory grew by {growth} bytes over {N_FITS} fits"
