@@ -31,23 +31,24 @@
 #define FX_DEFINE_SHORT_ROWS(T, SUFFIX)                                       \
     FX_DISPATCH static void fx_short_rows_##SUFFIX(                           \
         const T *z, Py_ssize_t n_rows, Py_ssize_t n, double *t, double *m,    \
-        double *s, double *tail, double *top)                                 \
+        double *s, double *tail, double *row_sum)                             \
     {                                                                         \
         for (Py_ssize_t r = 0; r < n_rows; r++) {                             \
             for (Py_ssize_t k = 0; k < n; k++) {                              \
                 t[k * n_rows + r] = z[r * n + k];                             \
             }                                                                 \
         }                                                                     \
-        /* `top` sums each row's entries times 2^-1000, NaN exactly when the   \
-           row holds a NaN or +inf beside -inf (which m = +inf flags anyway): \
-           scaled, up to 16 finite entries cannot overflow, so a partial sum  \
-           of +inf meeting a masked -inf class cannot fake a NaN. One FMA per \
-           element where the column is loaded anyway, instead of counting    \
-           the ordered entries in the exp pass. NaN is never the maximum     \
-           (v > m fails). */                                                  \
+        /* `row_sum` sums each row's entries times 2^-1000, NaN exactly       \
+           when the row holds a NaN or +inf beside -inf (which m = +inf       \
+           flags anyway): scaled, up to 16 finite entries cannot overflow,    \
+           so a partial sum of +inf meeting a masked -inf class cannot fake   \
+           a NaN. One FMA per element where the column is loaded anyway,      \
+           instead of counting the ordered entries in the exp pass. NaN is    \
+           never the maximum (v > m fails). `tail` first counts the maximal   \
+           entries (below), then holds log1p(s). */                           \
         for (Py_ssize_t r = 0; r < n_rows; r++) {                             \
             m[r] = -INFINITY;                                                 \
-            top[r] = 0.0;                                                     \
+            row_sum[r] = 0.0;                                                 \
             s[r] = 0.0;                                                       \
             tail[r] = 0.0;                                                    \
         }                                                                     \
@@ -57,7 +58,7 @@
             for (Py_ssize_t r = 0; r < n_rows; r++) {                         \
                 double v = column[r];                                         \
                 m[r] = v > m[r] ? v : m[r];                                   \
-                top[r] += v * 0x1p-1000;                                      \
+                row_sum[r] += v * 0x1p-1000;                                  \
             }                                                                 \
         }                                                                     \
         /* s sums the entries below the maximum; `tail` counts the maximal    \
@@ -78,7 +79,7 @@
         }                                                                     \
         _Pragma("omp simd")                                                   \
         for (Py_ssize_t r = 0; r < n_rows; r++) {                             \
-            int finite = top[r] == top[r] && m[r] > -INFINITY &&              \
+            int finite = row_sum[r] == row_sum[r] && m[r] > -INFINITY &&      \
                          m[r] < INFINITY;                                     \
             s[r] = finite ? s[r] + (tail[r] - 1.0) : NAN;                     \
             tail[r] = fx_log1p_nonneg(s[r]);                                  \
