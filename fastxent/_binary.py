@@ -136,7 +136,7 @@ def _binary_cross_entropy(
         raise ValueError(
             f"target must have the shape of logits {logits.shape}, got {y.shape}"
         )
-    if y.size and not (y.min() >= 0.0 and y.max() <= 1.0):
+    if not _in_unit_interval(y, n_threads):
         raise ValueError(
             f"target must hold values in [0, 1], got min {y.min()} and max {y.max()}"
         )
@@ -159,7 +159,9 @@ def _binary_cross_entropy(
     grad_scale = loss_scale
     total_weight = 1.0
     if reduction == "mean":
-        total_weight = float(weights_r.sum()) * n_labels
+        # One shared weight (none given) stands for every row.
+        rows_weighted = n_rows if weights_r.shape[0] == 1 else 1
+        total_weight = float(weights_r.sum()) * rows_weighted * n_labels
         if not total_weight > 0.0:
             raise ValueError(
                 "sample_weight sums to 0, so the mean is undefined; use reduction='sum'"
@@ -191,6 +193,15 @@ def _binary_cross_entropy(
     return loss, (grad if want_grad else None)
 
 
+def _in_unit_interval(values: np.ndarray, n_threads: int) -> bool:
+    """Every value in [0, 1] (none NaN): one pass for contiguous float values."""
+    if values.size == 0:
+        return True
+    if values.flags.c_contiguous:
+        return _binary_xent.all_in_unit_interval(values.reshape(-1), n_threads)
+    return bool(values.min() >= 0.0 and values.max() <= 1.0)
+
+
 def _pos_weight(pos_weight, shape, n_labels) -> np.ndarray:
     """pos_weight as one float64 weight per column of the (n_rows, n_labels) view."""
     if pos_weight is None:
@@ -208,9 +219,11 @@ def _pos_weight(pos_weight, shape, n_labels) -> np.ndarray:
 
 
 def _row_weight(sample_weight, n_rows) -> np.ndarray:
-    """One float64 weight per row, ones when None."""
+    """One float64 weight per row; when None, a single 1 that the kernel
+    applies to every row (an array of n_rows ones cost a fill, a max and a
+    sum: 1.8 ms of a 20 ms call at 1e6 logits)."""
     if sample_weight is None:
-        return np.ones(n_rows)
+        return np.ones(1)
     weights = as_real_array(sample_weight, "sample_weight").astype(
         np.float64, copy=False
     )

@@ -232,6 +232,32 @@ BAD_INPUTS = [
         TARGET,
     ),
     (
+        "binary_float32_target_nan",
+        lambda: fx.binary_cross_entropy(
+            ZB.astype(np.float32),
+            with_value(YB, (4, 1), np.nan).astype(np.float32),
+        ),
+        ValueError,
+        TARGET,
+    ),
+    (
+        # a strided view: checked without the one-pass kernel
+        "binary_strided_target_above_one",
+        lambda: fx.binary_cross_entropy(ZB[:, 0], with_value(YB, (2, 1), 1.5)[:, 1]),
+        ValueError,
+        TARGET,
+    ),
+    (
+        # many blocks and two threads: the bad value is in the last block
+        "binary_long_target_below_zero",
+        lambda: fx.binary_cross_entropy(
+            np.zeros(100_003), with_value(np.ones(100_003), (100_002,), -1e-300),
+            n_threads=2,
+        ),
+        ValueError,
+        TARGET,
+    ),
+    (
         "binary_target_infinite_with_nan_logit",
         lambda: fx.binary_cross_entropy_with_grad(
             with_value(ZB, (0, 1), np.nan), with_value(YB, (2, 0), np.inf)

@@ -569,6 +569,27 @@ def test_binary_mean_averages_all_elements_with_row_weights():
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", ["1-D", "2-D", "one row"])
+def test_binary_without_sample_weight_equals_unit_weights(shape, reduction):
+    """No sample_weight (one weight the kernel shares) is bitwise the result
+    of an explicit array of ones (one weight read per row)."""
+    z, y = {
+        "1-D": (BIN_LOGITS[:, 0], BIN_TARGET[:, 1]),
+        "2-D": (BIN_LOGITS, BIN_TARGET),
+        "one row": (BIN_LOGITS[:1], BIN_TARGET[:1]),
+    }[shape]
+    pos_weight = POS_WEIGHT[1] if z.ndim == 1 else POS_WEIGHT
+    kwargs = {"pos_weight": pos_weight, "reduction": reduction}
+    loss, grad = fx.binary_cross_entropy_with_grad(z, y, **kwargs)
+    ones = np.ones(z.shape[0])
+    loss_1, grad_1 = fx.binary_cross_entropy_with_grad(
+        z, y, sample_weight=ones, **kwargs
+    )
+    np.testing.assert_array_equal(loss, loss_1)
+    np.testing.assert_array_equal(grad, grad_1)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_binary_label_smoothing_moves_target_towards_half(reduction):
     """Binary smoothing e uses the target (1 - e) y + e / 2 (two classes)."""
     kwargs = {"pos_weight": POS_WEIGHT, "reduction": reduction}

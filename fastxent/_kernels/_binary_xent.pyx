@@ -23,7 +23,7 @@ number of threads.
 from cython cimport floating
 from cython.parallel cimport prange
 
-from fastxent._kernels._row cimport threads_for
+from fastxent._kernels._row cimport BLOCK_ELEMENTS, threads_for
 
 
 cdef extern from "fx_binary.h" nogil:
@@ -33,6 +33,18 @@ cdef extern from "fx_binary.h" nogil:
         double grad_scale, double* loss_out, double* grad_out,
     )
     double fx_bce_flat_f32(
+        const float* z, const float* y, Py_ssize_t n, const double* pos_weight,
+        const double* row_weight, double smoothing, double loss_scale,
+        double grad_scale, float* loss_out, float* grad_out,
+    )
+    Py_ssize_t fx_count_outside_unit_f64(const double* values, Py_ssize_t n)
+    Py_ssize_t fx_count_outside_unit_f32(const float* values, Py_ssize_t n)
+    double fx_bce_shared_f64(
+        const double* z, const double* y, Py_ssize_t n, const double* pos_weight,
+        const double* row_weight, double smoothing, double loss_scale,
+        double grad_scale, double* loss_out, double* grad_out,
+    )
+    double fx_bce_shared_f32(
         const float* z, const float* y, Py_ssize_t n, const double* pos_weight,
         const double* row_weight, double smoothing, double loss_scale,
         double grad_scale, float* loss_out, float* grad_out,
@@ -49,13 +61,19 @@ cdef extern from "fx_binary.h" nogil:
     )
 
 
+cdef enum Span:
+    ROWS_OWN_WEIGHTS    # n rows of one label, each with its row weight
+    ROWS_SHARED_WEIGHT  # n rows of one label, one weight for all
+    LABELS_OF_ONE_ROW   # one row's n labels, each with its pos_weight
+
+
 cdef inline double bce_span(
     const floating* z,           # IN (n,) logits
     const floating* y,           # IN (n,) targets
     Py_ssize_t n,
-    bint one_label,              # True: n rows of one label; False: one row
-    const double* pos_weight,    # IN (1,) if one_label else (n,)
-    const double* row_weight,    # IN (n,) if one_label else (1,)
+    Span span,
+    const double* pos_weight,    # IN (n,) for LABELS_OF_ONE_ROW, else (1,)
+    const double* row_weight,    # IN (n,) for ROWS_OWN_WEIGHTS, else (1,)
     double smoothing,
     double loss_scale,
     double grad_scale,
@@ -64,8 +82,13 @@ cdef inline double bce_span(
 ) noexcept nogil:
     """Sum of the weighted element losses of a contiguous span."""
     if floating is double:
-        if one_label:
+        if span == ROWS_OWN_WEIGHTS:
             return fx_bce_flat_f64(
+                z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
+                loss_out, grad_out,
+            )
+        if span == ROWS_SHARED_WEIGHT:
+            return fx_bce_shared_f64(
                 z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
                 loss_out, grad_out,
             )
@@ -74,8 +97,13 @@ cdef inline double bce_span(
             loss_out, grad_out,
         )
     else:
-        if one_label:
+        if span == ROWS_OWN_WEIGHTS:
             return fx_bce_flat_f32(
+                z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
+                loss_out, grad_out,
+            )
+        if span == ROWS_SHARED_WEIGHT:
+            return fx_bce_shared_f32(
                 z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
                 loss_out, grad_out,
             )
@@ -89,7 +117,7 @@ def bce(
     const floating[:, ::1] logits,       # IN (n_rows, n_labels)
     const floating[:, ::1] target,       # IN (n_rows, n_labels)
     const double[::1] pos_weight,        # IN (n_labels,)
-    const double[::1] sample_weight,     # IN (n_rows,)
+    const double[::1] sample_weight,     # IN (n_rows,), or (1,): shared by all rows
     double smoothing,
     double loss_scale,
     double grad_scale,
@@ -103,7 +131,9 @@ def bce(
 
     Element ``(i, j)`` enters with weight ``sample_weight[i] * loss_scale``;
     its gradient is scaled by ``sample_weight[i] * grad_scale``. A NaN logit
-    makes its block sum NaN, which the caller reports.
+    makes its block sum NaN, which the caller reports. A ``sample_weight`` of
+    one entry weights every row (no weights given: the caller need not fill
+    an array of ones, nor the kernel read one).
     """
     cdef Py_ssize_t n_rows = logits.shape[0]
     cdef Py_ssize_t n_labels = logits.shape[1]
@@ -111,6 +141,8 @@ def bce(
     cdef floating* loss_base = NULL
     cdef floating* grad_base = NULL
     cdef Py_ssize_t b, i, start, stop, offset
+    cdef Py_ssize_t weight_step = 0 if sample_weight.shape[0] == 1 else 1
+    cdef Span rows_span = ROWS_SHARED_WEIGHT if weight_step == 0 else ROWS_OWN_WEIGHTS
     cdef double block_sum
     if n_rows == 0 or n_labels == 0:
         for b in range(n_blocks):
@@ -128,9 +160,10 @@ def bce(
         if n_labels == 1:
             # One label: the block's rows are one contiguous span of elements.
             block_sum = bce_span(
-                &logits[start, 0], &target[start, 0], stop - start, True,
-                &pos_weight[0], &sample_weight[start], smoothing, loss_scale,
-                grad_scale, loss_base + start if loss_base != NULL else NULL,
+                &logits[start, 0], &target[start, 0], stop - start, rows_span,
+                &pos_weight[0], &sample_weight[start * weight_step], smoothing,
+                loss_scale, grad_scale,
+                loss_base + start if loss_base != NULL else NULL,
                 grad_base + start if grad_base != NULL else NULL,
             )
         else:
@@ -138,9 +171,33 @@ def bce(
             for i in range(start, stop):
                 offset = i * n_labels
                 block_sum = block_sum + bce_span(
-                    &logits[i, 0], &target[i, 0], n_labels, False, &pos_weight[0],
-                    &sample_weight[i], smoothing, loss_scale, grad_scale,
+                    &logits[i, 0], &target[i, 0], n_labels, LABELS_OF_ONE_ROW,
+                    &pos_weight[0], &sample_weight[i * weight_step], smoothing,
+                    loss_scale, grad_scale,
                     loss_base + offset if loss_base != NULL else NULL,
                     grad_base + offset if grad_base != NULL else NULL,
                 )
         block_sums[b] = block_sum
+
+
+def all_in_unit_interval(const floating[::1] values, int n_threads):
+    """True when every value lies in [0, 1] (so none is NaN or infinite).
+
+    Blocks of ``BLOCK_ELEMENTS`` values are counted in parallel; a count is
+    exact, so the answer does not depend on the threads.
+    """
+    cdef Py_ssize_t n = values.shape[0]
+    cdef Py_ssize_t n_blocks = (n + BLOCK_ELEMENTS - 1) // BLOCK_ELEMENTS
+    cdef Py_ssize_t b, start, outside = 0
+    n_threads = threads_for(n, n_blocks, n_threads)
+    for b in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
+        start = b * BLOCK_ELEMENTS
+        if floating is double:
+            outside += fx_count_outside_unit_f64(
+                &values[start], min(BLOCK_ELEMENTS, n - start)
+            )
+        else:
+            outside += fx_count_outside_unit_f32(
+                &values[start], min(BLOCK_ELEMENTS, n - start)
+            )
+    return outside == 0

@@ -1,8 +1,9 @@
 /*
  * Binary cross-entropy from logits, element by element, in loops that
  * vectorise: one exp, one log1p and (for the gradient) one division per
- * element, all branch-free (fx_math.h), where the scalar log1pexp / sigmoid pair called
- * glibc's exp three times and log1p once, behind branches.
+ * element, all branch-free (fx_math.h), where the scalar log1pexp /
+ * sigmoid pair called glibc's exp three times and log1p once, behind
+ * branches.
  *
  * With a = |z|, e = exp(-a) in (0, 1] and l = log1p(e),
  *
@@ -23,7 +24,8 @@
  * Both are computed from the shared l and q = sigmoid(-a) <= 1/2, with
  * c = neg for z >= 0 and -pos for z < 0, as
  *
- *     loss = (pos + neg) l + c z,      d loss / d z = c - sign(z) (pos + neg) q,
+ *     loss = (pos + neg) l + c z,
+ *     d loss / d z = c - sign(z) (pos + neg) q,
  *
  * so each needs one product of the coefficients and no select per term.
  * c z is the only product that can meet an infinity: c = 0 leaves it out,
@@ -86,18 +88,18 @@ FX_ALWAYS_INLINE double fx_weighted_loss(double loss, double weight, double scal
  * share one; `pos_step` likewise for the positive-class weights.
  */
 #define FX_DEFINE_BCE(T, SUFFIX)                                              \
-    FX_ALWAYS_INLINE double fx_bce_body_##SUFFIX(                                \
+    FX_ALWAYS_INLINE double fx_bce_body_##SUFFIX(                             \
         const T *z, const T *y, Py_ssize_t n, const double *pos_weight,       \
         const double *row_weight, double smoothing, double loss_scale,        \
-        double grad_scale, T *loss_out, T *grad_out, const int per_row,       \
-        const int want_loss, const int want_grad)                             \
+        double grad_scale, T *loss_out, T *grad_out, const int weight_step,   \
+        const int pos_step, const int want_loss, const int want_grad)         \
     {                                                                         \
         double total = 0.0;                                                   \
         _Pragma("omp simd reduction(+ : total)")                              \
         for (Py_ssize_t i = 0; i < n; i++) {                                  \
             double loss, grad = 0.0;                                          \
-            double w = per_row ? row_weight[i] : row_weight[0];               \
-            double pw = per_row ? pos_weight[0] : pos_weight[i];              \
+            double w = row_weight[weight_step * i];                           \
+            double pw = pos_weight[pos_step * i];                             \
             fx_bce_element(z[i], y[i], pw, smoothing, want_grad,              \
                            sizeof(T) == sizeof(float), &loss, &grad);         \
             loss = fx_weighted_loss(loss, w, loss_scale);                     \
@@ -116,26 +118,27 @@ FX_ALWAYS_INLINE double fx_weighted_loss(double loss, double weight, double scal
     FX_ALWAYS_INLINE double fx_bce_outputs_##SUFFIX(                          \
         const T *z, const T *y, Py_ssize_t n, const double *pos_weight,       \
         const double *row_weight, double smoothing, double loss_scale,        \
-        double grad_scale, T *loss_out, T *grad_out, const int per_row)       \
+        double grad_scale, T *loss_out, T *grad_out, const int weight_step,   \
+        const int pos_step)                                                   \
     {                                                                         \
         if (grad_out != NULL && loss_out != NULL) {                           \
             return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
                 smoothing, loss_scale, grad_scale, loss_out, grad_out,        \
-                per_row, 1, 1);                                               \
+                weight_step, pos_step, 1, 1);                                 \
         }                                                                     \
         if (grad_out != NULL) {                                               \
             return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
                 smoothing, loss_scale, grad_scale, loss_out, grad_out,        \
-                per_row, 0, 1);                                               \
+                weight_step, pos_step, 0, 1);                                 \
         }                                                                     \
         if (loss_out != NULL) {                                               \
             return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,      \
                 smoothing, loss_scale, grad_scale, loss_out, grad_out,        \
-                per_row, 1, 0);                                               \
+                weight_step, pos_step, 1, 0);                                 \
         }                                                                     \
         return fx_bce_body_##SUFFIX(z, y, n, pos_weight, row_weight,          \
-            smoothing, loss_scale, grad_scale, loss_out, grad_out, per_row,   \
-            0, 0);                                                            \
+            smoothing, loss_scale, grad_scale, loss_out, grad_out,            \
+            weight_step, pos_step, 0, 0);                                     \
     }                                                                         \
     /* Elements with their own row weight, one positive-class weight (1-D     \
        logits: every element is a row). */                                    \
@@ -145,7 +148,17 @@ FX_ALWAYS_INLINE double fx_weighted_loss(double loss, double weight, double scal
         double grad_scale, T *loss_out, T *grad_out)                          \
     {                                                                         \
         return fx_bce_outputs_##SUFFIX(z, y, n, pos_weight, row_weight,       \
-            smoothing, loss_scale, grad_scale, loss_out, grad_out, 1);        \
+            smoothing, loss_scale, grad_scale, loss_out, grad_out, 1, 0);     \
+    }                                                                         \
+    /* Elements sharing one row weight and one positive-class weight (1-D     \
+       logits without sample weights): no weight read per element. */         \
+    FX_DISPATCH static double fx_bce_shared_##SUFFIX(                         \
+        const T *z, const T *y, Py_ssize_t n, const double *pos_weight,       \
+        const double *row_weight, double smoothing, double loss_scale,        \
+        double grad_scale, T *loss_out, T *grad_out)                          \
+    {                                                                         \
+        return fx_bce_outputs_##SUFFIX(z, y, n, pos_weight, row_weight,       \
+            smoothing, loss_scale, grad_scale, loss_out, grad_out, 0, 0);     \
     }                                                                         \
     /* The labels of one row, each with its positive-class weight, sharing    \
        the row's weight. */                                                   \
@@ -155,11 +168,31 @@ FX_ALWAYS_INLINE double fx_weighted_loss(double loss, double weight, double scal
         double grad_scale, T *loss_out, T *grad_out)                          \
     {                                                                         \
         return fx_bce_outputs_##SUFFIX(z, y, n, pos_weight, row_weight,       \
-            smoothing, loss_scale, grad_scale, loss_out, grad_out, 0);        \
+            smoothing, loss_scale, grad_scale, loss_out, grad_out, 0, 1);     \
     }
 
 FX_DEFINE_BCE(double, f64)
 FX_DEFINE_BCE(float, f32)
+
+/*
+ * The number of values outside [0, 1] (NaN included: both comparisons fail),
+ * for the binary targets' range check: one vector pass where numpy's min and
+ * max took two (1.1 ms at 1e6 float64 targets, against 0.5).
+ */
+#define FX_DEFINE_COUNT_OUTSIDE_UNIT(T, SUFFIX)                               \
+    FX_DISPATCH static Py_ssize_t fx_count_outside_unit_##SUFFIX(             \
+        const T *values, Py_ssize_t n)                                        \
+    {                                                                         \
+        Py_ssize_t outside = 0;                                               \
+        _Pragma("omp simd reduction(+ : outside)")                            \
+        for (Py_ssize_t i = 0; i < n; i++) {                                  \
+            outside += !(values[i] >= 0 && values[i] <= 1);                   \
+        }                                                                     \
+        return outside;                                                       \
+    }
+
+FX_DEFINE_COUNT_OUTSIDE_UNIT(double, f64)
+FX_DEFINE_COUNT_OUTSIDE_UNIT(float, f32)
 
 /*
  * Two-class softmax rows with hard labels and no label smoothing: with
@@ -182,7 +215,7 @@ FX_DEFINE_BCE(float, f32)
         double loss_scale, double grad_scale, double *loss_out, T *grad,      \
         const int want_grad)                                                  \
     {                                                                         \
-        /* Selects between loaded values, not loads behind a select: those   \
+        /* Selects between loaded values, not loads behind a select: those    \
            are control flow, which stops the vectoriser. */                   \
         const double weight_0 = class_weight[0], weight_1 = class_weight[1];  \
         _Pragma("omp simd")                                                   \
