@@ -251,7 +251,8 @@ BAD_INPUTS = [
         # many blocks and two threads: the bad value is in the last block
         "binary_long_target_below_zero",
         lambda: fx.binary_cross_entropy(
-            np.zeros(100_003), with_value(np.ones(100_003), (100_002,), -1e-300),
+            np.zeros(100_003),
+            with_value(np.ones(100_003), (100_002,), -1e-300),
             n_threads=2,
         ),
         ValueError,

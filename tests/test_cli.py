@@ -13,7 +13,7 @@ import pytest
 from scipy.special import log_softmax
 
 from fastxent._cli import bench, cases, memory, report, timing
-from fastxent._cli.main import main
+from fastxent._cli.main import main, restart_bench_with_passive_openmp
 from fastxent._cli.progress import ProgressBar
 
 TINY_CASES = cases.kernel_cases(shapes=((300, 2), (50, 7)))
@@ -119,6 +119,47 @@ def test_missing_matplotlib_stops_bench_before_measuring(monkeypatch, capsys):
     assert captured.out == ""
     assert captured.err.count("\n") == 1
     assert 'pip install "fastxent[plot]"' in captured.err
+
+
+class _Restarted(Exception):
+    pass
+
+
+def _recording_execv(calls):
+    def execv(path, args):
+        calls.append((path, args))
+        raise _Restarted
+
+    return execv
+
+
+def test_bench_restarts_with_passive_openmp_threads():
+    """bench re-runs itself with OMP_WAIT_POLICY=passive, the same arguments."""
+    calls, environ = [], {"PATH": "/bin"}
+    with pytest.raises(_Restarted):
+        restart_bench_with_passive_openmp(
+            ["bench", "--quick"], environ, _recording_execv(calls)
+        )
+    assert environ["OMP_WAIT_POLICY"] == "passive"
+    assert calls == [
+        (sys.executable, [sys.executable, "-m", "fastxent", "bench", "--quick"])
+    ]
+
+
+@pytest.mark.parametrize(
+    "argv, environ",
+    [
+        (["bench"], {"OMP_WAIT_POLICY": "active"}),  # the user's choice stands
+        (["demo"], {}),
+        (["score"], {}),
+        ([], {}),
+    ],
+)
+def test_other_runs_are_not_restarted(argv, environ):
+    calls = []
+    restart_bench_with_passive_openmp(argv, environ, _recording_execv(calls))
+    assert calls == []
+    assert environ.get("OMP_WAIT_POLICY") in (None, "active")
 
 
 def test_bad_thread_count_is_a_usage_error(capsys):

@@ -92,6 +92,9 @@ def machine_lines(threads) -> list[str]:
         f"- threads: {', '.join(map(str, threads))} (BLAS and OpenMP pinned with "
         "threadpoolctl; `n_threads` for fastxent and scikit-learn, "
         "`torch.set_num_threads` for PyTorch)",
+        f"- OpenMP wait policy: {os.environ.get('OMP_WAIT_POLICY', 'unset')} "
+        "(passive: idle threads of one peer's runtime do not spin beside the "
+        "next peer)",
         f"- Python {platform.python_version()}, {versions}",
     ]
 
