@@ -36,6 +36,7 @@ KERNELS = [
     "_binary_xent",
     "_information",
     "_proba_scan",
+    "_labels",
 ]
 
 

@@ -16,6 +16,8 @@ import os
 
 import numpy as np
 
+from fastxent._kernels import _labels
+
 REDUCTIONS = ("mean", "sum", "none")
 # OpenMP starts every thread asked for (up to one per block of work). Beyond
 # the core count that only costs memory; at tens of thousands the system's
@@ -221,12 +223,19 @@ def check_out(out, shape: tuple, dtype: np.dtype, name: str = "out") -> np.ndarr
     return out
 
 
-def first_bad_label(labels: np.ndarray, n_classes: int, ignore_index) -> int | None:
-    """Flat position of the first label outside [0, n_classes), or None."""
-    # Two reductions without temporaries settle the common, valid case (a
-    # sixth of the mask's cost at 1e6 labels); the mask finds the position.
-    if labels.size == 0 or (labels.min() >= 0 and labels.max() < n_classes):
+def first_bad_label(
+    labels: np.ndarray, n_classes: int, ignore_index, n_threads: int = 1
+) -> int | None:
+    """Flat position of the first label outside [0, n_classes) that is not
+    ``ignore_index``, or None."""
+    if labels.size == 0:
         return None
+    intp = np.iinfo(np.intp)
+    if ignore_index is not None and not intp.min <= ignore_index <= intp.max:
+        ignore_index = None  # no intp label can equal it
+    if labels.dtype == np.intp and labels.ndim == 1 and labels.flags.c_contiguous:
+        position = _labels.first_bad_label(labels, n_classes, ignore_index, n_threads)
+        return None if position < 0 else position
     bad = (labels < 0) | (labels >= n_classes)
     if ignore_index is not None:
         bad &= labels != ignore_index

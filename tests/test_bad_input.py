@@ -45,6 +45,11 @@ def named(*names):
     return "(?s)" + "".join(rf"(?=.*\b{name}\b)" for name in names)
 
 
+# Labels over many blocks with ignored rows (-7); the first bad one is at
+# row 40001 (a 3 of three classes), a second at the end.
+LATE_BAD_LABELS = np.tile([0, -7, 2], 50_000 // 3 + 1)[:50_000]
+LATE_BAD_LABELS[[40_001, 49_999]] = [3, -1]
+
 LOGITS = named("logits")
 TARGET = named("target")
 # "out" as an argument name, not "out of range" / "out of bounds".
@@ -112,6 +117,22 @@ BAD_INPUTS = [
     (
         "label_out_of_range_despite_ignore_index",
         lambda: fx.cross_entropy(Z4, Y_TOO_BIG, ignore_index=-100),
+        ValueError,
+        named("target", "4", "5"),
+    ),
+    (
+        # many blocks, two threads, ignored rows: the first bad row is named
+        "label_out_of_range_in_a_late_block",
+        lambda: fx.cross_entropy(
+            np.zeros((50_000, 3)), LATE_BAD_LABELS, ignore_index=-7, n_threads=2
+        ),
+        ValueError,
+        named("target", "40001", "3"),
+    ),
+    (
+        # an ignore_index no int64 label can equal: every label still checked
+        "label_out_of_range_with_huge_ignore_index",
+        lambda: fx.cross_entropy(Z4, Y_TOO_BIG, ignore_index=2**70),
         ValueError,
         named("target", "4", "5"),
     ),

@@ -535,6 +535,38 @@ def test_cross_entropy_3d_axis1_matches_torch(reduction):
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-10, atol=1e-15)
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("n_classes", [2, 10, 40])
+@pytest.mark.parametrize(
+    "option", ["plain", "class_weight", "ignore_index", "soft", "smoothing"]
+)
+def test_cross_entropy_without_sample_weight_equals_unit_weights(
+    option, n_classes, reduction
+):
+    """No sample_weight (one weight the hard kernel shares across rows) is
+    bitwise the result of an explicit array of ones, on the two-class, short
+    and general row paths."""
+    rng = np.random.default_rng(n_classes)
+    z = rng.normal(scale=3.0, size=(300, n_classes))
+    y = rng.integers(0, n_classes, 300)
+    kwargs = {"reduction": reduction}
+    if option == "class_weight":
+        kwargs["class_weight"] = rng.uniform(0.5, 2.0, n_classes)
+    elif option == "ignore_index":
+        y[::7] = -100
+        kwargs["ignore_index"] = -100
+    elif option == "soft":
+        y = rng.dirichlet(np.ones(n_classes), 300)
+    else:
+        kwargs["label_smoothing"] = 0.0 if option == "plain" else 0.1
+    loss, grad = fx.cross_entropy_with_grad(z, y, **kwargs)
+    loss_1, grad_1 = fx.cross_entropy_with_grad(
+        z, y, sample_weight=np.ones(300), **kwargs
+    )
+    np.testing.assert_array_equal(loss, loss_1)
+    np.testing.assert_array_equal(grad, grad_1)
+
+
 # --- 3. binary cross-entropy ------------------------------------------------
 
 

@@ -49,14 +49,16 @@ cdef extern from "fx_short_rows.h" nogil:
         const double* z, Py_ssize_t n_rows, Py_ssize_t n, const double* t,
         const double* m, const double* s, const double* tail,
         const Py_ssize_t* labels, const double* class_weight,
-        const double* sample_weight, double loss_scale, double grad_scale,
+        const double* sample_weight, Py_ssize_t weight_step, double loss_scale,
+        double grad_scale,
         double* loss_out, double* grad, double* coef, double* grad_top,
     )
     void fx_short_rows_hard_f32(
         const float* z, Py_ssize_t n_rows, Py_ssize_t n, const double* t,
         const double* m, const double* s, const double* tail,
         const Py_ssize_t* labels, const double* class_weight,
-        const double* sample_weight, double loss_scale, double grad_scale,
+        const double* sample_weight, Py_ssize_t weight_step, double loss_scale,
+        double grad_scale,
         double* loss_out, float* grad, double* coef, double* grad_top,
     )
     void fx_class_major_to_rows(

@@ -61,13 +61,13 @@ from fastxent._kernels._row cimport (
 cdef extern from "fx_binary.h" nogil:
     void fx_two_class_hard_f64(
         const double* z, Py_ssize_t n_rows, const Py_ssize_t* labels,
-        const double* class_weight, const double* sample_weight, double loss_scale,
-        double grad_scale, double* loss_out, double* grad,
+        const double* class_weight, const double* sample_weight, int weight_step,
+        double loss_scale, double grad_scale, double* loss_out, double* grad,
     )
     void fx_two_class_hard_f32(
         const float* z, Py_ssize_t n_rows, const Py_ssize_t* labels,
-        const double* class_weight, const double* sample_weight, double loss_scale,
-        double grad_scale, double* loss_out, float* grad,
+        const double* class_weight, const double* sample_weight, int weight_step,
+        double loss_scale, double grad_scale, double* loss_out, float* grad,
     )
 
 
@@ -201,7 +201,8 @@ cdef inline void hard_rows_short(
     Py_ssize_t n_classes,
     const Py_ssize_t* labels,    # IN (n_rows,)
     const double* class_weight,  # IN (n_classes,)
-    const double* sample_weight, # IN (n_rows,)
+    const double* sample_weight, # IN (n_rows,), or (1,) with weight_step 0
+    Py_ssize_t weight_step,
     double loss_scale,
     double grad_scale,
     double* loss_out,            # OUT (n_rows,)
@@ -217,14 +218,14 @@ cdef inline void hard_rows_short(
     if floating is double:
         fx_short_rows_hard_f64(
             z, n_rows, n_classes, b.work, b.m, b.s, b.tail, labels, class_weight,
-            sample_weight, loss_scale, grad_scale, loss_out, grad, b.e,
-            b.work + n_rows * n_classes,
+            sample_weight, weight_step, loss_scale, grad_scale, loss_out, grad,
+            b.e, b.work + n_rows * n_classes,
         )
     else:
         fx_short_rows_hard_f32(
             z, n_rows, n_classes, b.work, b.m, b.s, b.tail, labels, class_weight,
-            sample_weight, loss_scale, grad_scale, loss_out, grad, b.e,
-            b.work + n_rows * n_classes,
+            sample_weight, weight_step, loss_scale, grad_scale, loss_out, grad,
+            b.e, b.work + n_rows * n_classes,
         )
 
 
@@ -233,7 +234,8 @@ cdef inline void two_class_rows(
     Py_ssize_t n_rows,
     const Py_ssize_t* labels,    # IN (n_rows,)
     const double* class_weight,  # IN (2,)
-    const double* sample_weight, # IN (n_rows,)
+    const double* sample_weight, # IN (n_rows,), or (1,) with weight_step 0
+    int weight_step,
     double loss_scale,
     double grad_scale,
     double* loss_out,            # OUT (n_rows,), NaN where not finished
@@ -242,13 +244,13 @@ cdef inline void two_class_rows(
     """Two classes, hard labels, no smoothing: the binary loss of the logits' gap."""
     if floating is double:
         fx_two_class_hard_f64(
-            z, n_rows, labels, class_weight, sample_weight, loss_scale, grad_scale,
-            loss_out, grad,
+            z, n_rows, labels, class_weight, sample_weight, weight_step, loss_scale,
+            grad_scale, loss_out, grad,
         )
     else:
         fx_two_class_hard_f32(
-            z, n_rows, labels, class_weight, sample_weight, loss_scale, grad_scale,
-            loss_out, grad,
+            z, n_rows, labels, class_weight, sample_weight, weight_step, loss_scale,
+            grad_scale, loss_out, grad,
         )
 
 
@@ -263,7 +265,7 @@ def xent_hard(
     const Py_ssize_t[::1] labels,        # IN (n_samples,), -1 marks an ignored row
     const double[::1] class_weight,      # IN (n_classes,)
     double class_weight_sum,
-    const double[::1] sample_weight,     # IN (n_samples,)
+    const double[::1] sample_weight,     # IN (n_samples,), or (1,): shared
     double smoothing,
     double loss_scale,
     double grad_scale,
@@ -274,7 +276,9 @@ def xent_hard(
     """Per-row losses (and the gradient) for integer targets.
 
     ``loss_out[i] = sample_weight[i] * loss_i * loss_scale`` and gradient row
-    ``i`` is ``sample_weight[i] * grad_scale * d loss_i / d logits[i]``.
+    ``i`` is ``sample_weight[i] * grad_scale * d loss_i / d logits[i]``; a
+    ``sample_weight`` of one entry weights every row (no weights given: no
+    array of ones to fill and read).
     Labels must be validated by the caller: they index ``class_weight``.
     """
     cdef Py_ssize_t n_samples = logits.shape[0]
@@ -301,7 +305,8 @@ def xent_hard(
     cdef floating* grad_row
     cdef BlockScratch b, row
     cdef Py_ssize_t bl, t, r, i, j, k, y, start, rows
-    cdef double loss
+    cdef Py_ssize_t weight_step = 0 if sample_weight.shape[0] == 1 else 1
+    cdef double loss, weight
     if grad_out is not None:
         grad_base = &grad_out[0, 0]
     for bl in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
@@ -312,13 +317,15 @@ def xent_hard(
         if path == TWO_CLASS:
             two_class_rows(
                 &logits[start, 0], rows, &labels[start], &class_weight[0],
-                &sample_weight[start], loss_scale, grad_scale, &loss_out[start],
+                &sample_weight[start * weight_step], weight_step, loss_scale,
+                grad_scale, &loss_out[start],
                 grad_base + start * 2 if grad_base != NULL else NULL,
             )
         elif path == SHORT:
             hard_rows_short(
                 &logits[start, 0], rows, n_classes, &labels[start], &class_weight[0],
-                &sample_weight[start], loss_scale, grad_scale, &loss_out[start],
+                &sample_weight[start * weight_step], weight_step, loss_scale,
+                grad_scale, &loss_out[start],
                 grad_base + start * n_classes if grad_base != NULL else NULL, b,
             )
         else:
@@ -346,12 +353,13 @@ def xent_hard(
                     for k in range(n_classes):
                         grad_row[k] = 0.0
             else:
+                weight = sample_weight[i * weight_step]
                 loss = hard_row(
                     &logits[i, 0], row.e + j * n_classes, row.m[j], row.s[j],
                     row.tail[j], n_classes, y, &class_weight[0], class_weight_sum,
-                    smoothing, grad_row, sample_weight[i] * grad_scale,
+                    smoothing, grad_row, weight * grad_scale,
                 )
-                loss_out[i] = weighted(loss, sample_weight[i]) * loss_scale
+                loss_out[i] = weighted(loss, weight) * loss_scale
 
 
 def xent_soft(

@@ -213,7 +213,7 @@ FX_DEFINE_COUNT_OUTSIDE_UNIT(float, f32)
         const T *z, Py_ssize_t n_rows, const Py_ssize_t *labels,              \
         const double *class_weight, const double *sample_weight,              \
         double loss_scale, double grad_scale, double *loss_out, T *grad,      \
-        const int want_grad)                                                  \
+        const int weight_step, const int want_grad)                           \
     {                                                                         \
         /* Selects between loaded values, not loads behind a select: those    \
            are control flow, which stops the vectoriser. */                   \
@@ -224,7 +224,7 @@ FX_DEFINE_COUNT_OUTSIDE_UNIT(float, f32)
             int y_is_1 = labels[r] == 1;                                      \
             double d = y_is_1 ? z0 - z1 : z1 - z0;                            \
             double w_y = y_is_1 ? weight_1 : weight_0;                        \
-            double w = sample_weight[r];                                      \
+            double w = sample_weight[weight_step * r];                        \
             double a = d < 0.0 ? -d : d;                                      \
             double e = fx_exp_for_##SUFFIX(-a);                               \
             double softplus = (d > 0.0 ? d : 0.0) +                           \
@@ -245,17 +245,25 @@ FX_DEFINE_COUNT_OUTSIDE_UNIT(float, f32)
             }                                                                 \
         }                                                                     \
     }                                                                         \
+    /* weight_step 0: one sample weight for every row (none given). */      \
     FX_DISPATCH static void fx_two_class_hard_##SUFFIX(                       \
         const T *z, Py_ssize_t n_rows, const Py_ssize_t *labels,              \
         const double *class_weight, const double *sample_weight,              \
-        double loss_scale, double grad_scale, double *loss_out, T *grad)      \
+        int weight_step, double loss_scale, double grad_scale,                \
+        double *loss_out, T *grad)                                            \
     {                                                                         \
-        if (grad != NULL) {                                                   \
+        if (weight_step != 0 && grad != NULL) {                               \
             fx_two_class_body_##SUFFIX(z, n_rows, labels, class_weight,       \
-                sample_weight, loss_scale, grad_scale, loss_out, grad, 1);    \
+                sample_weight, loss_scale, grad_scale, loss_out, grad, 1, 1); \
+        } else if (weight_step != 0) {                                        \
+            fx_two_class_body_##SUFFIX(z, n_rows, labels, class_weight,       \
+                sample_weight, loss_scale, grad_scale, loss_out, grad, 1, 0); \
+        } else if (grad != NULL) {                                            \
+            fx_two_class_body_##SUFFIX(z, n_rows, labels, class_weight,       \
+                sample_weight, loss_scale, grad_scale, loss_out, grad, 0, 1); \
         } else {                                                              \
             fx_two_class_body_##SUFFIX(z, n_rows, labels, class_weight,       \
-                sample_weight, loss_scale, grad_scale, loss_out, grad, 0);    \
+                sample_weight, loss_scale, grad_scale, loss_out, grad, 0, 0); \
         }                                                                     \
     }
 

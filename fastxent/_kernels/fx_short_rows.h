@@ -21,7 +21,8 @@
  *     finish rows one at a time.
  * fx_short_rows_hard_*: loss and gradient of a block of rows with hard
  *     labels and no label smoothing, straight from the class-major
- *     exponentials (one exp per element, no per-row call).
+ *     exponentials (one exp per element, no per-row call); weight_step 0
+ *     gives every row sample_weight[0].
  */
 #ifndef FASTXENT_FX_SHORT_ROWS_H
 #define FASTXENT_FX_SHORT_ROWS_H
@@ -90,7 +91,8 @@
         const T *z, Py_ssize_t n_rows, Py_ssize_t n, const double *t,         \
         const double *m, const double *s, const double *tail,                 \
         const Py_ssize_t *labels, const double *class_weight,                 \
-        const double *sample_weight, double loss_scale, double grad_scale,    \
+        const double *sample_weight, Py_ssize_t weight_step,                  \
+        double loss_scale, double grad_scale,                                 \
         double *loss_out, T *grad, double *coef, double *grad_top)            \
     {                                                                         \
         /* loss = w_y ((m - z_y) + log1p(s)) and, with q = softmax(z),        \
@@ -101,7 +103,7 @@
         for (Py_ssize_t r = 0; r < n_rows; r++) {                             \
             Py_ssize_t y = labels[r] < 0 ? 0 : labels[r];                     \
             double w_y = class_weight[y];                                     \
-            double w = sample_weight[r];                                      \
+            double w = sample_weight[weight_step * r];                        \
             double loss = w_y > 0.0                                           \
                 ? w_y * ((m[r] - (double)z[r * n + y]) + tail[r]) : 0.0;      \
             /* A zero weight silences an infinite loss (masked target). */    \
