@@ -241,20 +241,29 @@ def _cross_entropy(
         else:
             grad2d = np.empty(z.shape, z.dtype)
 
-    loss_rows = np.empty(n_samples)
+    # Hard targets: the kernel sums its blocks of rows, and the row losses
+    # are only kept when asked for.
+    loss_rows = np.empty(n_samples) if reduction == "none" or not hard else None
     if hard:
-        _softmax_xent.xent_hard(
+        block_sums = _softmax_xent.xent_hard(
             z, labels, weights_c, class_weight_sum, weights_s, smoothing,
             loss_scale, grad_scale, loss_rows, grad2d, n_threads,
         )  # fmt: skip
+        total = block_sums.sum()
     else:
         _softmax_xent.xent_soft(
             z, p, weights_c, weights_s, smoothing, loss_scale, grad_scale,
             loss_rows, grad2d, n_threads,
         )  # fmt: skip
+        total = loss_rows.sum()
 
-    total = loss_rows.sum()
     if np.isnan(total):
+        if loss_rows is None:  # find the row: the losses again, kept
+            loss_rows = np.empty(n_samples)
+            _softmax_xent.xent_hard(
+                z, labels, weights_c, class_weight_sum, weights_s, smoothing,
+                loss_scale, grad_scale, loss_rows, None, n_threads,
+            )  # fmt: skip
         row = int(np.flatnonzero(np.isnan(loss_rows))[0])
         raise ValueError(
             f"logits holds NaN or +inf at {describe_row(row, batch_shape)}; the "

@@ -127,6 +127,18 @@ cdef inline BlockScratch block_scratch(
     return b
 
 
+cdef inline double pairwise_sum(const double* x, Py_ssize_t n) noexcept nogil:
+    """sum(x) by halves down to 8 terms, so that the rounding error grows like
+    log(n), not n (numpy's sum does the same)."""
+    cdef Py_ssize_t i
+    cdef double total = 0.0
+    if n <= 8:
+        for i in range(n):
+            total += x[i]
+        return total
+    return pairwise_sum(x, n // 2) + pairwise_sum(x + n // 2, n - n // 2)
+
+
 cdef inline bint row_has_nan(const floating* z, Py_ssize_t n) noexcept nogil:
     """True when the row holds a NaN (which ``row_max`` never returns)."""
     cdef Py_ssize_t k
