@@ -35,7 +35,7 @@ random rows (``lse - z_y``) and 5.7e2 for log_softmax (``z - lse``).
     100000 classes, gradient                  4 + |d|     1.64 beyond |d|
     soft targets, loss                            8       2.64
     label smoothing, loss                         8       3.19
-    binary, float64, loss                         4       1.88
+    binary, float64, loss                         4       1.41
     binary, float64, gradient                     4       1.55
     binary, float32, loss and gradient            1       0.50
     logsumexp / log_softmax, confident           64      18.4
