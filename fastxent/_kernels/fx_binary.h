@@ -87,6 +87,18 @@ FX_ALWAYS_INLINE double fx_weighted_loss(double loss, double weight, double scal
  * `weight_step` is 1 when each element has its own row weight, 0 when they
  * share one; `pos_step` likewise for the positive-class weights.
  */
+/* fx_bce_NAME: the body with constant weight and pos_weight steps. */
+#define FX_DEFINE_BCE_SPAN(T, NAME, SUFFIX, WEIGHT_STEP, POS_STEP)            \
+    FX_DISPATCH static double fx_bce_##NAME(                                  \
+        const T *z, const T *y, Py_ssize_t n, const double *pos_weight,       \
+        const double *row_weight, double smoothing, double loss_scale,        \
+        double grad_scale, T *loss_out, T *grad_out)                          \
+    {                                                                         \
+        return fx_bce_outputs_##SUFFIX(z, y, n, pos_weight, row_weight,       \
+            smoothing, loss_scale, grad_scale, loss_out, grad_out,            \
+            WEIGHT_STEP, POS_STEP);                                           \
+    }
+
 #define FX_DEFINE_BCE(T, SUFFIX)                                              \
     FX_ALWAYS_INLINE double fx_bce_body_##SUFFIX(                             \
         const T *z, const T *y, Py_ssize_t n, const double *pos_weight,       \
@@ -142,34 +154,13 @@ FX_ALWAYS_INLINE double fx_weighted_loss(double loss, double weight, double scal
     }                                                                         \
     /* Elements with their own row weight, one positive-class weight (1-D     \
        logits: every element is a row). */                                    \
-    FX_DISPATCH static double fx_bce_flat_##SUFFIX(                           \
-        const T *z, const T *y, Py_ssize_t n, const double *pos_weight,       \
-        const double *row_weight, double smoothing, double loss_scale,        \
-        double grad_scale, T *loss_out, T *grad_out)                          \
-    {                                                                         \
-        return fx_bce_outputs_##SUFFIX(z, y, n, pos_weight, row_weight,       \
-            smoothing, loss_scale, grad_scale, loss_out, grad_out, 1, 0);     \
-    }                                                                         \
+    FX_DEFINE_BCE_SPAN(T, flat_##SUFFIX, SUFFIX, 1, 0)                        \
     /* Elements sharing one row weight and one positive-class weight (1-D     \
        logits without sample weights): no weight read per element. */         \
-    FX_DISPATCH static double fx_bce_shared_##SUFFIX(                         \
-        const T *z, const T *y, Py_ssize_t n, const double *pos_weight,       \
-        const double *row_weight, double smoothing, double loss_scale,        \
-        double grad_scale, T *loss_out, T *grad_out)                          \
-    {                                                                         \
-        return fx_bce_outputs_##SUFFIX(z, y, n, pos_weight, row_weight,       \
-            smoothing, loss_scale, grad_scale, loss_out, grad_out, 0, 0);     \
-    }                                                                         \
+    FX_DEFINE_BCE_SPAN(T, shared_##SUFFIX, SUFFIX, 0, 0)                      \
     /* The labels of one row, each with its positive-class weight, sharing    \
        the row's weight. */                                                   \
-    FX_DISPATCH static double fx_bce_row_##SUFFIX(                            \
-        const T *z, const T *y, Py_ssize_t n, const double *pos_weight,       \
-        const double *row_weight, double smoothing, double loss_scale,        \
-        double grad_scale, T *loss_out, T *grad_out)                          \
-    {                                                                         \
-        return fx_bce_outputs_##SUFFIX(z, y, n, pos_weight, row_weight,       \
-            smoothing, loss_scale, grad_scale, loss_out, grad_out, 0, 1);     \
-    }
+    FX_DEFINE_BCE_SPAN(T, row_##SUFFIX, SUFFIX, 0, 1)
 
 FX_DEFINE_BCE(double, f64)
 FX_DEFINE_BCE(float, f32)
