@@ -49,6 +49,22 @@ def test_binary_is_thread_independent(logits):
     )
 
 
+def test_weighted_binary_is_thread_independent(logits):
+    """With sample and positive-class weights (repeated per label in each
+    thread's scratch), binary loss and gradient do not depend on n_threads."""
+    rng = np.random.default_rng(2)
+    target = (logits > 0.5).astype(float)
+    weights = {
+        "sample_weight": rng.uniform(0.0, 2.0, logits.shape[0]),
+        "pos_weight": rng.uniform(0.5, 3.0, logits.shape[1]),
+    }
+    same_for_all_thread_counts(
+        lambda n: fx.binary_cross_entropy_with_grad(
+            logits, target, n_threads=n, **weights
+        )
+    )
+
+
 def test_lse_family_is_thread_independent(logits):
     """logsumexp, softmax, log_softmax, entropy do not depend on n_threads."""
     same_for_all_thread_counts(

@@ -12,16 +12,18 @@ using ``-log_sigmoid(z) = log1pexp(-z)``. Each term is computed only when its
 coefficient is positive: that keeps ``(z, y) = (+inf, 1)`` and ``(-inf, 0)``
 at an exact 0 where the usual ``max(z, 0) - z y + log1p(exp(-|z|))`` gives
 ``inf - inf = NaN``, and a wrong infinite logit at ``+inf``. The element
-arithmetic is branch-free C (``fx_binary.h``), vectorised along a row's
-labels, or along the rows of 1-D logits.
+arithmetic is branch-free C (``fx_binary.h``), vectorised along a block's
+elements: its rows of labels are contiguous, so a block is one vector loop.
 
 Elements are summed in fixed blocks of rows (``rows_per_block``, chosen by the
 caller from the shape only), one block per ``prange`` iteration, so the block
 sums, and the total the caller forms from them in order, do not depend on the
 number of threads.
 """
+import numpy as np
+
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 
 from fastxent._kernels._row cimport BLOCK_ELEMENTS, threads_for
 
@@ -49,6 +51,16 @@ cdef extern from "fx_binary.h" nogil:
         const double* row_weight, double smoothing, double loss_scale,
         double grad_scale, float* loss_out, float* grad_out,
     )
+    double fx_bce_elementwise_f64(
+        const double* z, const double* y, Py_ssize_t n, const double* pos_weight,
+        const double* row_weight, double smoothing, double loss_scale,
+        double grad_scale, double* loss_out, double* grad_out,
+    )
+    double fx_bce_elementwise_f32(
+        const float* z, const float* y, Py_ssize_t n, const double* pos_weight,
+        const double* row_weight, double smoothing, double loss_scale,
+        double grad_scale, float* loss_out, float* grad_out,
+    )
     double fx_bce_row_f64(
         const double* z, const double* y, Py_ssize_t n, const double* pos_weight,
         const double* row_weight, double smoothing, double loss_scale,
@@ -62,9 +74,12 @@ cdef extern from "fx_binary.h" nogil:
 
 
 cdef enum Span:
-    ROWS_OWN_WEIGHTS    # n rows of one label, each with its row weight
-    ROWS_SHARED_WEIGHT  # n rows of one label, one weight for all
-    LABELS_OF_ONE_ROW   # one row's n labels, each with its pos_weight
+    # Which of a span's weights vary along it: the row weight, the positive-
+    # class weight, both or neither (each pointer then holds one value).
+    OWN_WEIGHTS             # 1-D logits with sample weights
+    SHARED_WEIGHTS          # 1-D logits without sample weights
+    OWN_POS_WEIGHTS         # rows of labels without sample weights
+    OWN_WEIGHTS_AND_POS     # rows of labels with sample weights
 
 
 cdef inline double bce_span(
@@ -72,8 +87,8 @@ cdef inline double bce_span(
     const floating* y,           # IN (n,) targets
     Py_ssize_t n,
     Span span,
-    const double* pos_weight,    # IN (n,) for LABELS_OF_ONE_ROW, else (1,)
-    const double* row_weight,    # IN (n,) for ROWS_OWN_WEIGHTS, else (1,)
+    const double* pos_weight,    # IN (n,) or (1,), as span says
+    const double* row_weight,    # IN (n,) or (1,), as span says
     double smoothing,
     double loss_scale,
     double grad_scale,
@@ -82,32 +97,42 @@ cdef inline double bce_span(
 ) noexcept nogil:
     """Sum of the weighted element losses of a contiguous span."""
     if floating is double:
-        if span == ROWS_OWN_WEIGHTS:
+        if span == OWN_WEIGHTS:
             return fx_bce_flat_f64(
                 z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
                 loss_out, grad_out,
             )
-        if span == ROWS_SHARED_WEIGHT:
+        if span == SHARED_WEIGHTS:
             return fx_bce_shared_f64(
                 z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
                 loss_out, grad_out,
             )
-        return fx_bce_row_f64(
+        if span == OWN_POS_WEIGHTS:
+            return fx_bce_row_f64(
+                z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
+                loss_out, grad_out,
+            )
+        return fx_bce_elementwise_f64(
             z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
             loss_out, grad_out,
         )
     else:
-        if span == ROWS_OWN_WEIGHTS:
+        if span == OWN_WEIGHTS:
             return fx_bce_flat_f32(
                 z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
                 loss_out, grad_out,
             )
-        if span == ROWS_SHARED_WEIGHT:
+        if span == SHARED_WEIGHTS:
             return fx_bce_shared_f32(
                 z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
                 loss_out, grad_out,
             )
-        return fx_bce_row_f32(
+        if span == OWN_POS_WEIGHTS:
+            return fx_bce_row_f32(
+                z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
+                loss_out, grad_out,
+            )
+        return fx_bce_elementwise_f32(
             z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
             loss_out, grad_out,
         )
@@ -140,10 +165,10 @@ def bce(
     cdef Py_ssize_t n_blocks = block_sums.shape[0]
     cdef floating* loss_base = NULL
     cdef floating* grad_base = NULL
-    cdef Py_ssize_t b, i, start, stop, offset
+    cdef Py_ssize_t b, i, j, t, start, rows
     cdef Py_ssize_t weight_step = 0 if sample_weight.shape[0] == 1 else 1
-    cdef Span rows_span = ROWS_SHARED_WEIGHT if weight_step == 0 else ROWS_OWN_WEIGHTS
-    cdef double block_sum
+    cdef Span span
+    cdef const double* weights
     if n_rows == 0 or n_labels == 0:
         for b in range(n_blocks):
             block_sums[b] = 0.0
@@ -152,32 +177,39 @@ def bce(
         loss_base = &loss_out[0, 0]
     if grad_out is not None:
         grad_base = &grad_out[0, 0]
-    # Each thread takes whole blocks, and enough work to pay for starting it.
+    # A block's rows are one contiguous span of elements, computed in one
+    # call: the positive-class weights repeat along it (the same for every
+    # block) and row weights, if any, are repeated per label in a thread's
+    # scratch. One call per row of a few labels cost 3 times the 1-D time
+    # per element at 3 labels, 1.8 times at 10.
+    cdef Py_ssize_t span_max = rows_per_block * n_labels
+    cdef double[::1] pos_along = np.tile(
+        pos_weight, rows_per_block if n_labels > 1 else 1
+    )
     n_threads = threads_for(n_rows * n_labels, n_blocks, n_threads)
+    cdef double[:, ::1] weights_along = np.empty(
+        (n_threads, span_max if n_labels > 1 and weight_step == 1 else 0)
+    )
+    if n_labels == 1:
+        span = OWN_WEIGHTS if weight_step == 1 else SHARED_WEIGHTS
+    else:
+        span = OWN_WEIGHTS_AND_POS if weight_step == 1 else OWN_POS_WEIGHTS
     for b in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
         start = b * rows_per_block
-        stop = min(start + rows_per_block, n_rows)
-        if n_labels == 1:
-            # One label: the block's rows are one contiguous span of elements.
-            block_sum = bce_span(
-                &logits[start, 0], &target[start, 0], stop - start, rows_span,
-                &pos_weight[0], &sample_weight[start * weight_step], smoothing,
-                loss_scale, grad_scale,
-                loss_base + start if loss_base != NULL else NULL,
-                grad_base + start if grad_base != NULL else NULL,
-            )
-        else:
-            block_sum = 0.0
-            for i in range(start, stop):
-                offset = i * n_labels
-                block_sum = block_sum + bce_span(
-                    &logits[i, 0], &target[i, 0], n_labels, LABELS_OF_ONE_ROW,
-                    &pos_weight[0], &sample_weight[i * weight_step], smoothing,
-                    loss_scale, grad_scale,
-                    loss_base + offset if loss_base != NULL else NULL,
-                    grad_base + offset if grad_base != NULL else NULL,
-                )
-        block_sums[b] = block_sum
+        rows = min(rows_per_block, n_rows - start)
+        weights = &sample_weight[start * weight_step]
+        if span == OWN_WEIGHTS_AND_POS:
+            t = threadid()
+            for i in range(rows):
+                for j in range(n_labels):
+                    weights_along[t, i * n_labels + j] = sample_weight[start + i]
+            weights = &weights_along[t, 0]
+        block_sums[b] = bce_span(
+            &logits[start, 0], &target[start, 0], rows * n_labels, span,
+            &pos_along[0], weights, smoothing, loss_scale, grad_scale,
+            loss_base + start * n_labels if loss_base != NULL else NULL,
+            grad_base + start * n_labels if grad_base != NULL else NULL,
+        )
 
 
 def all_in_unit_interval(const floating[::1] values, int n_threads):

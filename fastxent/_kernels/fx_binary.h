@@ -35,9 +35,10 @@
  * the formulas above read, kept enough values live that GCC spilled
  * registers in the vector loop: 17.9 against 15.7 ns an element.)
  *
- * fx_bce_flat_* and fx_bce_row_* (below) return the sum of the weighted
- * losses of their elements, added in a fixed order for a given count
- * (vector partial sums), so it does not depend on the number of threads.
+ * fx_bce_flat_*, fx_bce_shared_*, fx_bce_row_* and fx_bce_elementwise_*
+ * (below) return the sum of the weighted losses of their elements, added in
+ * a fixed order for a given count (vector partial sums), so it does not
+ * depend on the number of threads.
  */
 #ifndef FASTXENT_FX_BINARY_H
 #define FASTXENT_FX_BINARY_H
@@ -158,9 +159,12 @@ FX_ALWAYS_INLINE double fx_weighted_loss(double loss, double weight, double scal
     /* Elements sharing one row weight and one positive-class weight (1-D     \
        logits without sample weights): no weight read per element. */         \
     FX_DEFINE_BCE_SPAN(T, shared_##SUFFIX, SUFFIX, 0, 0)                      \
-    /* The labels of one row, each with its positive-class weight, sharing    \
-       the row's weight. */                                                   \
-    FX_DEFINE_BCE_SPAN(T, row_##SUFFIX, SUFFIX, 0, 1)
+    /* Elements sharing one row weight, each with its positive-class weight  \
+       (the labels of one row, or rows of labels without sample weights). */  \
+    FX_DEFINE_BCE_SPAN(T, row_##SUFFIX, SUFFIX, 0, 1)                         \
+    /* Elements each with its row weight and positive-class weight (rows of   \
+       labels, weights repeated along each row). */                           \
+    FX_DEFINE_BCE_SPAN(T, elementwise_##SUFFIX, SUFFIX, 1, 1)
 
 FX_DEFINE_BCE(double, f64)
 FX_DEFINE_BCE(float, f32)
