@@ -51,7 +51,7 @@ cdef extern from "fx_short_rows.h" nogil:
         const Py_ssize_t* labels, const double* class_weight,
         const double* sample_weight, Py_ssize_t weight_step, double loss_scale,
         double grad_scale,
-        double* loss_out, double* grad, double* coef, double* grad_top,
+        double* loss_out, double* grad,
     )
     void fx_short_rows_hard_f32(
         const float* z, Py_ssize_t n_rows, Py_ssize_t n, const double* t,
@@ -59,7 +59,7 @@ cdef extern from "fx_short_rows.h" nogil:
         const Py_ssize_t* labels, const double* class_weight,
         const double* sample_weight, Py_ssize_t weight_step, double loss_scale,
         double grad_scale,
-        double* loss_out, float* grad, double* coef, double* grad_top,
+        double* loss_out, float* grad,
     )
     void fx_class_major_to_rows(
         const double* t, Py_ssize_t n_rows, Py_ssize_t n, double* e

@@ -214,21 +214,19 @@ cdef inline void hard_rows_short(
 ) noexcept nogil:
     """Hard labels without label smoothing, reduced across rows (fx_short_rows.h).
 
-    The block's exponentials stay class-major in ``b.work``; ``b.e`` and the
-    argmaxima's slot after them in ``b.work`` take per-row gradient factors.
+    The block's exponentials stay class-major in ``b.work``, from which each
+    gradient row is written.
     """
     short_rows(z, n_rows, n_classes, b)
     if floating is double:
         fx_short_rows_hard_f64(
             z, n_rows, n_classes, b.work, b.m, b.s, b.tail, labels, class_weight,
             sample_weight, weight_step, loss_scale, grad_scale, loss_out, grad,
-            b.e, b.work + n_rows * n_classes,
         )
     else:
         fx_short_rows_hard_f32(
             z, n_rows, n_classes, b.work, b.m, b.s, b.tail, labels, class_weight,
             sample_weight, weight_step, loss_scale, grad_scale, loss_out, grad,
-            b.e, b.work + n_rows * n_classes,
         )
 
 

@@ -92,8 +92,7 @@
         const double *m, const double *s, const double *tail,                 \
         const Py_ssize_t *labels, const double *class_weight,                 \
         const double *sample_weight, Py_ssize_t weight_step,                  \
-        double loss_scale, double grad_scale,                                 \
-        double *loss_out, T *grad, double *coef, double *grad_top)            \
+        double loss_scale, double grad_scale, double *loss_out, T *grad)      \
     {                                                                         \
         /* loss = w_y ((m - z_y) + log1p(s)) and, with q = softmax(z),        \
            d loss / d z_k = w_y q_k (k != y), -w_y (1 - q_y) for k = y, where \
@@ -108,21 +107,23 @@
                 ? w_y * ((m[r] - (double)z[r * n + y]) + tail[r]) : 0.0;      \
             /* A zero weight silences an infinite loss (masked target). */    \
             loss_out[r] = (w == 0.0 ? 0.0 : w * loss) * loss_scale;           \
-            double inv = 1.0 / (1.0 + s[r]);                                  \
-            double e_y = t[y * n_rows + r];                                   \
-            coef[r] = w_y * inv * (w * grad_scale);                           \
-            grad_top[r] = -(w_y * (((1.0 - e_y) + s[r]) * inv)) *             \
-                          (w * grad_scale);                                   \
         }                                                                     \
         if (grad == NULL) {                                                   \
-            return;                                                           \
+            return; /* the loss alone: no division per row */                 \
         }                                                                     \
         for (Py_ssize_t r = 0; r < n_rows; r++) {                             \
+            Py_ssize_t y = labels[r] < 0 ? 0 : labels[r];                     \
+            double w_y = class_weight[y];                                     \
+            double w = sample_weight[weight_step * r];                        \
+            double inv = 1.0 / (1.0 + s[r]);                                  \
+            double e_y = t[y * n_rows + r];                                   \
+            double coef = w_y * inv * (w * grad_scale);                       \
             T *row = grad + r * n;                                            \
             for (Py_ssize_t k = 0; k < n; k++) {                              \
-                row[k] = (T)(coef[r] * t[k * n_rows + r]);                    \
+                row[k] = (T)(coef * t[k * n_rows + r]);                       \
             }                                                                 \
-            row[labels[r] < 0 ? 0 : labels[r]] = (T)grad_top[r];              \
+            row[y] = (T)(-(w_y * (((1.0 - e_y) + s[r]) * inv)) *              \
+                         (w * grad_scale));                                   \
         }                                                                     \
     }
 
