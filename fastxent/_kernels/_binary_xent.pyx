@@ -29,66 +29,32 @@ from fastxent._kernels._row cimport BLOCK_ELEMENTS, threads_for
 
 
 cdef extern from "fx_binary.h" nogil:
-    double fx_bce_flat_f64(
-        const double* z, const double* y, Py_ssize_t n, const double* pos_weight,
-        const double* row_weight, double smoothing, double loss_scale,
-        double grad_scale, double* loss_out, double* grad_out,
+    # weight_step, pos_step: 1 when each element has its own row weight /
+    # positive-class weight, 0 when one value serves the whole span.
+    double fx_bce_steps_f64(
+        int weight_step, int pos_step, const double* z, const double* y,
+        Py_ssize_t n, const double* pos_weight, const double* row_weight,
+        double smoothing, double loss_scale, double grad_scale, double* loss_out,
+        double* grad_out,
     )
-    double fx_bce_flat_f32(
-        const float* z, const float* y, Py_ssize_t n, const double* pos_weight,
-        const double* row_weight, double smoothing, double loss_scale,
-        double grad_scale, float* loss_out, float* grad_out,
+    double fx_bce_steps_f32(
+        int weight_step, int pos_step, const float* z, const float* y,
+        Py_ssize_t n, const double* pos_weight, const double* row_weight,
+        double smoothing, double loss_scale, double grad_scale, float* loss_out,
+        float* grad_out,
     )
     Py_ssize_t fx_count_outside_unit_f64(const double* values, Py_ssize_t n)
     Py_ssize_t fx_count_outside_unit_f32(const float* values, Py_ssize_t n)
-    double fx_bce_shared_f64(
-        const double* z, const double* y, Py_ssize_t n, const double* pos_weight,
-        const double* row_weight, double smoothing, double loss_scale,
-        double grad_scale, double* loss_out, double* grad_out,
-    )
-    double fx_bce_shared_f32(
-        const float* z, const float* y, Py_ssize_t n, const double* pos_weight,
-        const double* row_weight, double smoothing, double loss_scale,
-        double grad_scale, float* loss_out, float* grad_out,
-    )
-    double fx_bce_elementwise_f64(
-        const double* z, const double* y, Py_ssize_t n, const double* pos_weight,
-        const double* row_weight, double smoothing, double loss_scale,
-        double grad_scale, double* loss_out, double* grad_out,
-    )
-    double fx_bce_elementwise_f32(
-        const float* z, const float* y, Py_ssize_t n, const double* pos_weight,
-        const double* row_weight, double smoothing, double loss_scale,
-        double grad_scale, float* loss_out, float* grad_out,
-    )
-    double fx_bce_row_f64(
-        const double* z, const double* y, Py_ssize_t n, const double* pos_weight,
-        const double* row_weight, double smoothing, double loss_scale,
-        double grad_scale, double* loss_out, double* grad_out,
-    )
-    double fx_bce_row_f32(
-        const float* z, const float* y, Py_ssize_t n, const double* pos_weight,
-        const double* row_weight, double smoothing, double loss_scale,
-        double grad_scale, float* loss_out, float* grad_out,
-    )
-
-
-cdef enum Span:
-    # Which of a span's weights vary along it: the row weight, the positive-
-    # class weight, both or neither (each pointer then holds one value).
-    OWN_WEIGHTS             # 1-D logits with sample weights
-    SHARED_WEIGHTS          # 1-D logits without sample weights
-    OWN_POS_WEIGHTS         # rows of labels without sample weights
-    OWN_WEIGHTS_AND_POS     # rows of labels with sample weights
 
 
 cdef inline double bce_span(
     const floating* z,           # IN (n,) logits
     const floating* y,           # IN (n,) targets
     Py_ssize_t n,
-    Span span,
-    const double* pos_weight,    # IN (n,) or (1,), as span says
-    const double* row_weight,    # IN (n,) or (1,), as span says
+    int weight_step,             # 1: row_weight is (n,), 0: (1,)
+    int pos_step,                # 1: pos_weight is (n,), 0: (1,)
+    const double* pos_weight,
+    const double* row_weight,
     double smoothing,
     double loss_scale,
     double grad_scale,
@@ -97,44 +63,14 @@ cdef inline double bce_span(
 ) noexcept nogil:
     """Sum of the weighted element losses of a contiguous span."""
     if floating is double:
-        if span == OWN_WEIGHTS:
-            return fx_bce_flat_f64(
-                z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
-                loss_out, grad_out,
-            )
-        if span == SHARED_WEIGHTS:
-            return fx_bce_shared_f64(
-                z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
-                loss_out, grad_out,
-            )
-        if span == OWN_POS_WEIGHTS:
-            return fx_bce_row_f64(
-                z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
-                loss_out, grad_out,
-            )
-        return fx_bce_elementwise_f64(
-            z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
-            loss_out, grad_out,
+        return fx_bce_steps_f64(
+            weight_step, pos_step, z, y, n, pos_weight, row_weight, smoothing,
+            loss_scale, grad_scale, loss_out, grad_out,
         )
     else:
-        if span == OWN_WEIGHTS:
-            return fx_bce_flat_f32(
-                z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
-                loss_out, grad_out,
-            )
-        if span == SHARED_WEIGHTS:
-            return fx_bce_shared_f32(
-                z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
-                loss_out, grad_out,
-            )
-        if span == OWN_POS_WEIGHTS:
-            return fx_bce_row_f32(
-                z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
-                loss_out, grad_out,
-            )
-        return fx_bce_elementwise_f32(
-            z, y, n, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
-            loss_out, grad_out,
+        return fx_bce_steps_f32(
+            weight_step, pos_step, z, y, n, pos_weight, row_weight, smoothing,
+            loss_scale, grad_scale, loss_out, grad_out,
         )
 
 
@@ -167,7 +103,8 @@ def bce(
     cdef floating* grad_base = NULL
     cdef Py_ssize_t b, i, j, t, start, rows
     cdef Py_ssize_t weight_step = 0 if sample_weight.shape[0] == 1 else 1
-    cdef Span span
+    # Rows of labels take a positive-class weight per element (tiled below).
+    cdef int pos_step = 1 if n_labels > 1 else 0
     cdef const double* weights
     if n_rows == 0 or n_labels == 0:
         for b in range(n_blocks):
@@ -190,23 +127,19 @@ def bce(
     cdef double[:, ::1] weights_along = np.empty(
         (n_threads, span_max if n_labels > 1 and weight_step == 1 else 0)
     )
-    if n_labels == 1:
-        span = OWN_WEIGHTS if weight_step == 1 else SHARED_WEIGHTS
-    else:
-        span = OWN_WEIGHTS_AND_POS if weight_step == 1 else OWN_POS_WEIGHTS
     for b in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
         start = b * rows_per_block
         rows = min(rows_per_block, n_rows - start)
         weights = &sample_weight[start * weight_step]
-        if span == OWN_WEIGHTS_AND_POS:
+        if pos_step == 1 and weight_step == 1:
             t = threadid()
             for i in range(rows):
                 for j in range(n_labels):
                     weights_along[t, i * n_labels + j] = sample_weight[start + i]
             weights = &weights_along[t, 0]
         block_sums[b] = bce_span(
-            &logits[start, 0], &target[start, 0], rows * n_labels, span,
-            &pos_along[0], weights, smoothing, loss_scale, grad_scale,
+            &logits[start, 0], &target[start, 0], rows * n_labels, weight_step,
+            pos_step, &pos_along[0], weights, smoothing, loss_scale, grad_scale,
             loss_base + start * n_labels if loss_base != NULL else NULL,
             grad_base + start * n_labels if grad_base != NULL else NULL,
         )

@@ -166,8 +166,28 @@ FX_ALWAYS_INLINE double fx_weighted_loss(double loss, double weight, double scal
        labels, weights repeated along each row). */                           \
     FX_DEFINE_BCE_SPAN(T, elementwise_##SUFFIX, SUFFIX, 1, 1)
 
+/* The span for the given steps (each 0: one weight for the whole span, or
+   1: one per element), for callers that pick at run time. */
+#define FX_DEFINE_BCE_STEPS(T, SUFFIX)                                        \
+    static inline double fx_bce_steps_##SUFFIX(                               \
+        int weight_step, int pos_step, const T *z, const T *y, Py_ssize_t n,  \
+        const double *pos_weight, const double *row_weight, double smoothing, \
+        double loss_scale, double grad_scale, T *loss_out, T *grad_out)       \
+    {                                                                         \
+        double (*span)(const T *, const T *, Py_ssize_t, const double *,      \
+                       const double *, double, double, double, T *, T *) =    \
+            weight_step ? (pos_step ? fx_bce_elementwise_##SUFFIX             \
+                                    : fx_bce_flat_##SUFFIX)                   \
+                        : (pos_step ? fx_bce_row_##SUFFIX                     \
+                                    : fx_bce_shared_##SUFFIX);                \
+        return span(z, y, n, pos_weight, row_weight, smoothing, loss_scale,   \
+                    grad_scale, loss_out, grad_out);                          \
+    }
+
 FX_DEFINE_BCE(double, f64)
 FX_DEFINE_BCE(float, f32)
+FX_DEFINE_BCE_STEPS(double, f64)
+FX_DEFINE_BCE_STEPS(float, f32)
 
 /*
  * The number of values outside [0, 1] (NaN included: both comparisons fail),
