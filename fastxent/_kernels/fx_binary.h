@@ -35,10 +35,9 @@
  * the formulas above read, kept enough values live that GCC spilled
  * registers in the vector loop: 17.9 against 15.7 ns an element.)
  *
- * fx_bce_flat_*, fx_bce_shared_*, fx_bce_row_* and fx_bce_elementwise_*
- * (below) return the sum of the weighted losses of their elements, added in
- * a fixed order for a given count (vector partial sums), so it does not
- * depend on the number of threads.
+ * fx_bce_steps_* (below) returns the sum of the weighted losses of a span's
+ * elements, added in a fixed order for a given count (vector partial sums),
+ * so it does not depend on the number of threads.
  */
 #ifndef FASTXENT_FX_BINARY_H
 #define FASTXENT_FX_BINARY_H
@@ -88,18 +87,6 @@ FX_ALWAYS_INLINE double fx_weighted_loss(double loss, double weight, double scal
  * `weight_step` is 1 when each element has its own row weight, 0 when they
  * share one; `pos_step` likewise for the positive-class weights.
  */
-/* fx_bce_NAME: the body with constant weight and pos_weight steps. */
-#define FX_DEFINE_BCE_SPAN(T, NAME, SUFFIX, WEIGHT_STEP, POS_STEP)            \
-    FX_DISPATCH static double fx_bce_##NAME(                                  \
-        const T *z, const T *y, Py_ssize_t n, const double *pos_weight,       \
-        const double *row_weight, double smoothing, double loss_scale,        \
-        double grad_scale, T *loss_out, T *grad_out)                          \
-    {                                                                         \
-        return fx_bce_outputs_##SUFFIX(z, y, n, pos_weight, row_weight,       \
-            smoothing, loss_scale, grad_scale, loss_out, grad_out,            \
-            WEIGHT_STEP, POS_STEP);                                           \
-    }
-
 #define FX_DEFINE_BCE(T, SUFFIX)                                              \
     FX_ALWAYS_INLINE double fx_bce_body_##SUFFIX(                             \
         const T *z, const T *y, Py_ssize_t n, const double *pos_weight,       \
@@ -153,41 +140,34 @@ FX_ALWAYS_INLINE double fx_weighted_loss(double loss, double weight, double scal
             smoothing, loss_scale, grad_scale, loss_out, grad_out,            \
             weight_step, pos_step, 0, 0);                                     \
     }                                                                         \
-    /* Elements with their own row weight, one positive-class weight (1-D     \
-       logits: every element is a row). */                                    \
-    FX_DEFINE_BCE_SPAN(T, flat_##SUFFIX, SUFFIX, 1, 0)                        \
-    /* Elements sharing one row weight and one positive-class weight (1-D     \
-       logits without sample weights): no weight read per element. */         \
-    FX_DEFINE_BCE_SPAN(T, shared_##SUFFIX, SUFFIX, 0, 0)                      \
-    /* Elements sharing one row weight, each with its positive-class weight  \
-       (the labels of one row, or rows of labels without sample weights). */  \
-    FX_DEFINE_BCE_SPAN(T, row_##SUFFIX, SUFFIX, 0, 1)                         \
-    /* Elements each with its row weight and positive-class weight (rows of   \
-       labels, weights repeated along each row). */                           \
-    FX_DEFINE_BCE_SPAN(T, elementwise_##SUFFIX, SUFFIX, 1, 1)
-
-/* The span for the given steps (each 0: one weight for the whole span, or
-   1: one per element), for callers that pick at run time. */
-#define FX_DEFINE_BCE_STEPS(T, SUFFIX)                                        \
-    static inline double fx_bce_steps_##SUFFIX(                               \
+    /* One copy of the body per pair of steps, so that a weight is read per   \
+       element only where each element has its own:                           \
+       (1, 0) 1-D logits with sample weights; (0, 0) 1-D logits without;     \
+       (0, 1) rows of labels without sample weights; (1, 1) rows of labels    \
+       with them, repeated along each row. */                                 \
+    FX_DISPATCH static double fx_bce_steps_##SUFFIX(                          \
         int weight_step, int pos_step, const T *z, const T *y, Py_ssize_t n,  \
         const double *pos_weight, const double *row_weight, double smoothing, \
         double loss_scale, double grad_scale, T *loss_out, T *grad_out)       \
     {                                                                         \
-        double (*span)(const T *, const T *, Py_ssize_t, const double *,      \
-                       const double *, double, double, double, T *, T *) =    \
-            weight_step ? (pos_step ? fx_bce_elementwise_##SUFFIX             \
-                                    : fx_bce_flat_##SUFFIX)                   \
-                        : (pos_step ? fx_bce_row_##SUFFIX                     \
-                                    : fx_bce_shared_##SUFFIX);                \
-        return span(z, y, n, pos_weight, row_weight, smoothing, loss_scale,   \
-                    grad_scale, loss_out, grad_out);                          \
+        if (weight_step && pos_step) {                                        \
+            return fx_bce_outputs_##SUFFIX(z, y, n, pos_weight, row_weight,   \
+                smoothing, loss_scale, grad_scale, loss_out, grad_out, 1, 1); \
+        }                                                                     \
+        if (weight_step) {                                                    \
+            return fx_bce_outputs_##SUFFIX(z, y, n, pos_weight, row_weight,   \
+                smoothing, loss_scale, grad_scale, loss_out, grad_out, 1, 0); \
+        }                                                                     \
+        if (pos_step) {                                                       \
+            return fx_bce_outputs_##SUFFIX(z, y, n, pos_weight, row_weight,   \
+                smoothing, loss_scale, grad_scale, loss_out, grad_out, 0, 1); \
+        }                                                                     \
+        return fx_bce_outputs_##SUFFIX(z, y, n, pos_weight, row_weight,       \
+            smoothing, loss_scale, grad_scale, loss_out, grad_out, 0, 0);     \
     }
 
 FX_DEFINE_BCE(double, f64)
 FX_DEFINE_BCE(float, f32)
-FX_DEFINE_BCE_STEPS(double, f64)
-FX_DEFINE_BCE_STEPS(float, f32)
 
 /*
  * The number of values outside [0, 1] (NaN included: both comparisons fail),
