@@ -212,8 +212,8 @@ def _cross_entropy(
                 f"{describe_row(row, batch_shape)}; scale the target rows down"
             )
         row_weight = weights_s * mass
-        # The soft kernel reads one weight per row.
-        weights_s = np.broadcast_to(weights_s, mass.shape).copy()
+        if weights_s.shape != mass.shape:  # the soft kernel reads one per row
+            weights_s = np.full(mass.shape, weights_s[0])
 
     loss_scale = 1.0 / nats_per_unit
     grad_scale = loss_scale
