@@ -227,20 +227,14 @@ def first_bad_label(
     labels: np.ndarray, n_classes: int, ignore_index, n_threads: int = 1
 ) -> int | None:
     """Flat position of the first label outside [0, n_classes) that is not
-    ``ignore_index``, or None."""
-    if labels.size == 0:
-        return None
+    ``ignore_index``, or None. ``labels`` is an intp array (a view of it is
+    scanned; other layouts are copied first)."""
     intp = np.iinfo(np.intp)
     if ignore_index is not None and not intp.min <= ignore_index <= intp.max:
         ignore_index = None  # no intp label can equal it
-    if labels.dtype == np.intp and labels.ndim == 1 and labels.flags.c_contiguous:
-        position = _labels.first_bad_label(labels, n_classes, ignore_index, n_threads)
-        return None if position < 0 else position
-    bad = (labels < 0) | (labels >= n_classes)
-    if ignore_index is not None:
-        bad &= labels != ignore_index
-    positions = np.flatnonzero(bad)
-    return int(positions[0]) if positions.size else None
+    flat = np.ascontiguousarray(labels, dtype=np.intp).reshape(-1)
+    position = _labels.first_bad_label(flat, n_classes, ignore_index, n_threads)
+    return None if position < 0 else position
 
 
 def describe_row(flat_index: int, batch_shape: tuple) -> str:
