@@ -95,15 +95,13 @@ class RoundPlan:
     ----------
     groups : list of list of int
         Chunk indices handled by each task, in row order within a group.
-    n_chunks : int
     workers : list of str or None, default=None
         Worker meant to run each group's set-up task (None: the scheduler
         decides). Later rounds follow the data the set-up round kept.
     """
 
-    def __init__(self, groups, n_chunks, workers=None):
+    def __init__(self, groups, workers=None):
         self.groups = groups
-        self.n_chunks = n_chunks
         self.workers = [None] * len(groups) if workers is None else workers
         # Unique to the fit, so concurrent fits never share keys.
         self.token = f"fastxent-{uuid.uuid4().hex[:16]}"
@@ -122,7 +120,7 @@ class RoundPlan:
         n_chunks = len(keys)
         client = _client_of(_active_get())
         if client is None:
-            return cls([[c] for c in range(n_chunks)], n_chunks)
+            return cls([[c] for c in range(n_chunks)])
         from distributed import Future
 
         threads = client.nthreads()
@@ -142,7 +140,7 @@ class RoundPlan:
             for part in np.array_split(chunks, min(threads[worker], len(chunks))):
                 groups.append([int(c) for c in part])
                 workers.append(worker)
-        return cls(groups, n_chunks, workers)
+        return cls(groups, workers)
 
 
 def _assign_to_workers(holders, futures, threads):

@@ -299,8 +299,7 @@ class TrainingData:
         self.plan = plan
         self.kept = kept
         self.starts = starts
-        self.n_samples, self.n_features = X.shape
-        self.dtype = X.dtype
+        self.n_samples = X.shape[0]
         self.classes = small["labels"]
         self.class_counts = small["counts"]
         self.weights_finite = small["finite"]
@@ -312,7 +311,6 @@ class TrainingData:
             np.isfinite(self._groups["first"]).all()
             and np.isfinite(self._groups["second"]).all()
         )
-        self._by_class = small["by_class"]
         self._subsample = small.get("subsample")
 
     def weigh(self, class_weight):
@@ -325,20 +323,16 @@ class TrainingData:
         """
         groups = self._groups
         self.class_weight = class_weight
+        # Class weights come with moments per class, none with those of all
+        # rows (prepare_fit asks for per-class moments exactly then).
         if class_weight is None:
-            if self._by_class:
-                factors = np.ones(len(self.classes))
-            else:
-                factors = None
-        else:
-            factors = np.asarray(class_weight, dtype=np.float64)
-        if factors is None:
             self.weight_total = float(groups["total"][0])
             self.weight_max = float(groups["max"][0])
             self.weight_min = float(groups["min"][0])
             self.first, self.second = groups["first"][0], groups["second"][0]
             self.subsample = self._subsample
             return
+        factors = np.asarray(class_weight, dtype=np.float64)
         with np.errstate(invalid="ignore"):
             self.weight_total = float(factors @ groups["total"])
             # Class weights are non-negative, so each class's extreme weight
