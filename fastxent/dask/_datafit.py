@@ -38,14 +38,18 @@ from fastxent.dask._rounds import run_round
 from fastxent.dask._setup import (
     GRAM_MAX_ROWS,
     ChunkEncoding,
+    subsample_moments,
     subsample_rows,
-    subsample_stride,
 )
 from fastxent.linear_model._datafit import (
     BinomialCrossEntropy,
     MultinomialCrossEntropy,
 )
-from fastxent.linear_model._design import StandardizedDesign, stats_from_moments
+from fastxent.linear_model._design import (
+    StandardizedDesign,
+    stats_from_moments,
+    subsample_stride,
+)
 
 # Power iterations of the estimate beyond GRAM_MAX_ROWS, as in memory.
 _POWER_ITERATIONS = 12
@@ -73,8 +77,7 @@ def _subsample(stride, encoding, start, state):
 
 def _gram_chunk(stride, encoding, start, state):
     """A chunk's share of the subsample's weight sum and raw moments."""
-    X_sub, w_sub = _subsample(stride, encoding, start, state)
-    return w_sub.sum(), w_sub @ X_sub, (X_sub.T * w_sub) @ X_sub
+    return subsample_moments(*_subsample(stride, encoding, start, state))
 
 
 def _power_chunk(v, mean, scale, fit_intercept, total, stride, encoding, start, state):

@@ -41,7 +41,7 @@ import dask
 import numpy as np
 
 from fastxent.dask._rounds import RoundPlan, run_round
-from fastxent.linear_model._design import _POWER_ROWS, column_moments
+from fastxent.linear_model._design import column_moments, subsample_stride
 
 # Up to this many coefficient rows the Lipschitz estimate uses the exact
 # Gram matrix of the subsample; beyond, power iteration (see _datafit.py).
@@ -58,9 +58,10 @@ _MOMENTS_BLOCK_BYTES = 1 << 18
 _DENSE_LABEL_SPAN = 1 << 20
 
 
-def subsample_stride(n_samples):
-    """Step between the rows of the in-memory Lipschitz estimate's subsample."""
-    return -(-n_samples // _POWER_ROWS) if n_samples > _POWER_ROWS else 1
+def subsample_moments(X_sub, w_sub):
+    """Weight sum and raw moments ``w @ X``, ``X^T diag(w) X`` of a chunk's
+    subsample rows (float64)."""
+    return w_sub.sum(), w_sub @ X_sub, (X_sub.T * w_sub) @ X_sub
 
 
 def subsample_rows(stride, start):
@@ -161,11 +162,7 @@ def _setup_chunk(stride, gram, by_class, start, X_c, y_c, w_c):
         small["groups"] = _group_moments(X_c, w, None, 1)
     if gram:
         rows = subsample_rows(stride, start)
-        X_sub = X_c[rows].astype(np.float64)
-        w_sub = w[rows]
-        small["subsample"] = (
-            w_sub.sum(), w_sub @ X_sub, (X_sub.T * w_sub) @ X_sub
-        )  # fmt: skip
+        small["subsample"] = subsample_moments(X_c[rows].astype(np.float64), w[rows])
     state = {"X": X_c, "labels": labels, "codes": codes, "w": w_c}
     return small, state
 

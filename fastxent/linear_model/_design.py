@@ -34,6 +34,12 @@ _BLOCK_ROWS = 8192
 _POWER_ROWS = 16384
 
 
+def subsample_stride(n_samples):
+    """Step between the evenly spaced rows (at most ``_POWER_ROWS``) of the
+    Lipschitz estimate's subsample; the dask fit takes the same rows."""
+    return -(-n_samples // _POWER_ROWS) if n_samples > _POWER_ROWS else 1
+
+
 class StandardizedDesign:
     """Implicitly standardised design matrix with an optional intercept column.
 
@@ -249,7 +255,7 @@ class StandardizedDesign:
         float
         """
         if self.n_samples > _POWER_ROWS:
-            stride = -(-self.n_samples // _POWER_ROWS)
+            stride = subsample_stride(self.n_samples)
             return self.subset(np.arange(0, self.n_samples, stride)).spectral_norm_sq(
                 n_iter, seed
             )
