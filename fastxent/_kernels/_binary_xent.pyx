@@ -8,10 +8,11 @@ positive-class weight ``w``:
     loss = w y log1pexp(-z) + (1 - y) log1pexp(z)
     d loss / d z = (1 - y) sigmoid(z) - w y sigmoid(-z)
 
-using ``-log_sigmoid(z) = log1pexp(-z)``. Each term is computed only when its
-coefficient is positive: that keeps ``(z, y) = (+inf, 1)`` and ``(-inf, 0)``
-at an exact 0 where the usual ``max(z, 0) - z y + log1p(exp(-|z|))`` gives
-``inf - inf = NaN``, and a wrong infinite logit at ``+inf``. The element
+using ``-log_sigmoid(z) = log1pexp(-z)``. The one product that can meet an
+infinite logit is left out when its coefficient is 0 (``fx_binary.h``): that
+keeps ``(z, y) = (+inf, 1)`` and ``(-inf, 0)`` at an exact 0 where the usual
+``max(z, 0) - z y + log1p(exp(-|z|))`` gives ``inf - inf = NaN``, and a
+wrong infinite logit at ``+inf``. The element
 arithmetic is branch-free C (``fx_binary.h``), vectorised along a block's
 elements: its rows of labels are contiguous, so a block is one vector loop.
 

@@ -103,7 +103,7 @@ cdef enum:
 
 cdef struct BlockScratch:
     double* e        # (block, n) exp(z - m), row-major
-    double* work     # (block * (n + 1),) class-major exponentials, argmaxima
+    double* work     # (block * (n + 1),) class-major exponentials, row sums
     double* m        # (block,) row maxima
     double* s        # (block,) tail sums
     double* tail     # (block,) log1p(s)

@@ -6,7 +6,7 @@
  * thirds of the row's time) outweigh its ten exponentials. Here a block of
  * rows is first copied class-major (t[k * n_rows + r] = z[r][k]), so that
  * every later loop runs over rows with unit stride: vector lane i holds
- * row r + i, the row maxima, argmaxima, tail sums and log1p are computed
+ * row r + i, the row maxima, maxima counts, tail sums and log1p are computed
  * for four (AVX2) rows per instruction, and no loop is shorter than a block.
  * Each row still adds its classes in class order, so its results do not
  * depend on which lane, block or thread it lands in.
