@@ -58,7 +58,9 @@ def cross_entropy(
 (n_samples, n_classes)
         Class indices in ``[0, n_classes)`` (hard targets), or non-negative
         class probabilities with the shape of ``logits`` (soft targets; a
-        row's sum scales its loss).
+        row's sum scales its loss). Probabilities must be floating point:
+        an integer or bool target of the logits' shape raises ``TypeError``
+        (for binary labels of 1-D logits, see :func:`binary_cross_entropy`).
     axis : int, default=-1
         The class axis of ``logits``.
     class_weight : array-like of shape (n_classes,), default=None
@@ -191,7 +193,7 @@ def _cross_entropy(
             "ratios of class weights matter to reduction='mean')"
         )
     target = as_array(target, "target")
-    hard = _is_hard_target(target, logits.shape, batch_shape)
+    hard = is_hard_target(target.shape, target.dtype, logits.shape, batch_shape)
     if hard:
         labels = _check_labels(target, n_classes, batch_shape, ignore_index, n_threads)
     else:
@@ -283,18 +285,39 @@ def _cross_entropy(
     return loss, grad
 
 
-def _is_hard_target(target, logits_shape, batch_shape) -> bool:
-    """Decide hard (labels) or soft (probabilities) from the target's shape."""
-    shape = np.shape(target)
+def is_hard_target(target_shape, target_dtype, logits_shape, batch_shape) -> bool:
+    """Hard (labels) or soft (probabilities) target, from its shape and dtype.
+
+    Shared by the in-memory and the Dask functions. Integer targets never
+    mean probabilities: an integer array of the logits' shape is refused,
+    and 1-D logits with integer labels (binary logits, most often) are
+    pointed to ``binary_cross_entropy``.
+    """
+    shape, logits_shape = tuple(target_shape), tuple(logits_shape)
     if shape == tuple(batch_shape):
         return True
-    if shape == tuple(logits_shape):
-        return False
-    raise ValueError(
-        f"target must have shape {tuple(batch_shape)} (class labels) or "
-        f"{tuple(logits_shape)} (class probabilities) for logits of shape "
-        f"{tuple(logits_shape)}, got shape {shape}"
-    )
+    if shape != logits_shape:
+        raise ValueError(
+            f"target must have shape {tuple(batch_shape)} (class labels) or "
+            f"{logits_shape} (class probabilities) for logits of shape "
+            f"{logits_shape}, got shape {shape}"
+        )
+    if np.dtype(target_dtype).kind in "biu":
+        if len(logits_shape) == 1:
+            raise TypeError(
+                f"target holds integers and has the shape {logits_shape} of 1-D "
+                "logits, which are one sample's class scores: for one logit per "
+                "sample (binary labels) use fastxent.binary_cross_entropy; for "
+                "one sample pass its label as a scalar; for probabilities pass "
+                "a float target"
+            )
+        raise TypeError(
+            f"target of the logits' shape {logits_shape} holds class "
+            f"probabilities and must be floating point, got dtype "
+            f"{np.dtype(target_dtype)}; pass target.astype(float), or integer "
+            f"class labels of shape {tuple(batch_shape)}"
+        )
+    return False
 
 
 def _sample_weight(sample_weight, batch_shape) -> np.ndarray:

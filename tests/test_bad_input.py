@@ -58,6 +58,25 @@ OUT = r"\bout\b(?! of\b)"
 BAD_INPUTS = [
     # shapes
     ("target_rows", lambda: fx.cross_entropy(Z, Y[:4]), ValueError, TARGET),
+    # integer targets never mean probabilities
+    (
+        "binary_labels_for_1d_logits",
+        lambda: fx.cross_entropy(np.array([0.5, -1.0, 2.0]), np.array([1, 0, 1])),
+        TypeError,
+        named("target", "binary_cross_entropy"),
+    ),
+    (
+        "integer_target_of_logits_shape",
+        lambda: fx.cross_entropy_with_grad(Z, np.eye(3, dtype=int)[Y]),
+        TypeError,
+        named("target", "floating"),
+    ),
+    (
+        "bool_target_of_logits_shape",
+        lambda: fx.cross_entropy(Z, np.eye(3, dtype=bool)[Y]),
+        TypeError,
+        named("target", "floating"),
+    ),
     (
         "target_rows_with_grad",
         lambda: fx.cross_entropy_with_grad(Z, Y[1:]),

@@ -232,6 +232,9 @@ def test_eager_checks(problem):
         fx.cross_entropy(z, chunked(labels.astype(float)))
     with pytest.raises(ValueError, match="target must have shape"):
         fx.cross_entropy(z, chunked(labels[:-1]))
+    one_hot = np.eye(logits.shape[1], dtype=int)[labels]
+    with pytest.raises(TypeError, match="must be floating point"):
+        fx.cross_entropy(z, chunked(one_hot))
     with pytest.raises(TypeError, match="out= is not supported"):
         fx.cross_entropy_with_grad(z, chunked(labels), out=np.empty_like(logits))
     with pytest.raises(TypeError, match="real numbers"):

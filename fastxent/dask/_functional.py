@@ -42,6 +42,7 @@ from fastxent._binary import binary_cross_entropy as _bce_numpy
 from fastxent._binary import binary_cross_entropy_with_grad as _bce_grad_numpy
 from fastxent._categorical import cross_entropy as _xent_numpy
 from fastxent._categorical import cross_entropy_with_grad as _xent_grad_numpy
+from fastxent._categorical import is_hard_target
 from fastxent._information import entropy as _entropy_numpy
 from fastxent._information import kl_divergence as _kl_numpy
 from fastxent._logsumexp import log_softmax as _log_softmax_numpy
@@ -410,13 +411,7 @@ def _cross_entropy(
         )
 
     target = as_dask(target, "target")
-    hard = target.shape == batch_shape
-    if not hard and target.shape != logits.shape:
-        raise ValueError(
-            f"target must have shape {batch_shape} (class labels) or "
-            f"{logits.shape} (class probabilities) for logits of shape "
-            f"{logits.shape}, got shape {target.shape}"
-        )
+    hard = is_hard_target(target.shape, target.dtype, logits.shape, batch_shape)
     if hard and target.dtype.kind not in "biu":
         raise TypeError(
             f"target of shape {target.shape} must hold integer class labels, got "

@@ -415,6 +415,9 @@ def categorical(call):
     elif target_shape == z.shape:
         if ignore_index is not None:
             problems.value("ignore_index")
+        if np.asarray(target).dtype.kind in "biu":
+            # Integers never mean probabilities (PyTorch's rule too).
+            problems.type("target")
         mass, row_weight_mass = soft_target(
             target, dtype, axis, class_weight, smoothing, problems
         )
