@@ -16,10 +16,21 @@ Opt-in environment variables:
   is not instrumented, so the ASan runtime must be loaded first: run with
   ``LD_PRELOAD=$(gcc -print-file-name=libasan.so)``; see the README's
   "Reliability" section.
+
+Clones: on x86-64 (GCC or Clang), every kernel is also compiled for
+x86-64-v3 (AVX2 + FMA) into ``fastxent._kernels._avx2`` and for x86-64-v4
+(AVX-512) into ``fastxent._kernels._avx512``, each from the same Cython
+output: the whole module, its Python-facing loops included, is built for
+the instruction set. ``fastxent._kernels`` imports the best one the CPU runs
+(or the one ``FASTXENT_CLONE`` names). ``FASTXENT_NATIVE=1`` builds the
+baseline alone, for the build machine's CPU.
+
+The extensions compile in parallel, one per core.
 """
 
 import glob
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -29,6 +40,7 @@ import tempfile
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 KERNELS = [
     "_softmax_xent",
@@ -37,7 +49,15 @@ KERNELS = [
     "_information",
     "_proba_scan",
     "_labels",
+    "_build",
 ]
+
+# Clone package -> the flags that select its instruction set. AVX-512 code
+# is built for 512-bit vectors: GCC's generic tuning prefers 256 bits.
+CLONES = {
+    "_avx2": ["-march=x86-64-v3"],
+    "_avx512": ["-march=x86-64-v4", "-mprefer-vector-width=512"],
+}
 
 
 def compiler_accepts(flags):
@@ -85,26 +105,89 @@ def build_flags():
     return compile_args, link_args
 
 
+def builds_clones():
+    """True when the x86-64 clones are built beside the baseline."""
+    machine = platform.machine().lower()
+    return (
+        machine in ("x86_64", "amd64")
+        and sys.platform != "win32"
+        and os.environ.get("FASTXENT_NATIVE") != "1"
+        and os.environ.get("FASTXENT_SANITIZE") != "1"
+    )
+
+
+def clone_source(name, package):
+    """A C file that includes the kernel's Cython output, one per clone.
+
+    Each clone compiles the same generated C; a file of its own gives it an
+    object file of its own.
+    """
+    folder = os.path.join("build", "clones", package)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{name}{package}.c")
+    text = f'#include "{name}.c"\n'
+    if not os.path.exists(path) or open(path).read() != text:
+        with open(path, "w") as handle:
+            handle.write(text)
+    return path
+
+
+class ParallelBuildExt(build_ext):
+    """build_ext compiling one extension per core unless told otherwise."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:
+            self.parallel = os.cpu_count() or 1
+
+
 compile_args, link_args = build_flags()
-extensions = [
+common = dict(
+    include_dirs=["fastxent/_kernels", numpy.get_include()],
+    # The C headers and the shared .pxd: an edit there rebuilds every kernel.
+    depends=sorted(glob.glob("fastxent/_kernels/*.h"))
+    + sorted(glob.glob("fastxent/_kernels/*.pxd")),
+    extra_link_args=link_args,
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+)
+
+
+def with_flags(flags):
+    """The common options, with the compile flags also recorded as a string
+    that the _build module reports."""
+    recorded = ("FX_BUILD_FLAGS", '"' + " ".join(flags) + '"')
+    return {
+        **common,
+        "extra_compile_args": flags,
+        "define_macros": [*common["define_macros"], recorded],
+    }
+
+
+baseline = [
     Extension(
         f"fastxent._kernels.{name}",
         [f"fastxent/_kernels/{name}.pyx"],
-        include_dirs=["fastxent/_kernels", numpy.get_include()],
-        # The C headers and the shared .pxd: an edit there rebuilds every kernel.
-        depends=sorted(glob.glob("fastxent/_kernels/*.h"))
-        + sorted(glob.glob("fastxent/_kernels/*.pxd")),
-        extra_compile_args=compile_args,
-        extra_link_args=link_args,
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+        **with_flags(compile_args),
     )
-    for name in KERNELS
+    for name in [*KERNELS, "_cpu"]
 ]
-
-setup(
-    ext_modules=cythonize(
-        extensions,
-        compiler_directives={"language_level": "3"},
-        include_path=["."],
-    ),
+extensions = cythonize(
+    baseline,
+    compiler_directives={"language_level": "3"},
+    include_path=["."],
 )
+if builds_clones():
+    for package, flags in CLONES.items():
+        extensions += [
+            Extension(
+                f"fastxent._kernels.{package}.{name}",
+                [clone_source(name, package)],
+                **{
+                    **with_flags(compile_args + flags),
+                    "depends": [*common["depends"], f"fastxent/_kernels/{name}.c"],
+                },
+            )
+            for name in KERNELS
+        ]
+
+setup(ext_modules=extensions, cmdclass={"build_ext": ParallelBuildExt})

@@ -12,6 +12,7 @@ import dask.
 
 from fastxent._binary import binary_cross_entropy, binary_cross_entropy_with_grad
 from fastxent._categorical import cross_entropy, cross_entropy_with_grad
+from fastxent._config import show_config
 from fastxent._dispatch import register_backend
 from fastxent._information import entropy, kl_divergence
 from fastxent._logsumexp import log_softmax, logsumexp, softmax
@@ -34,6 +35,7 @@ __all__ = [
     "kl_divergence",
     "log_softmax",
     "logsumexp",
+    "show_config",
     "softmax",
 ]
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from fastxent._cli.cases import FASTXENT, LIMIT, PEERS, KernelCase
 from fastxent._cli.estimators import Comparison
+from fastxent._config import available_cores, cpu_model
+from fastxent._kernels import AVAILABLE, CLONE, _build
 
 
 @dataclass(frozen=True)
@@ -49,23 +51,6 @@ class KernelMemory:
     resident: dict[str, int] | None
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _available_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def _version(module_name: str) -> str:
     module = sys.modules.get(module_name)
     if module is None:
@@ -76,6 +61,7 @@ def _version(module_name: str) -> str:
 def machine_lines(threads) -> list[str]:
     """Date, CPU, thread counts and the versions of everyone measured."""
     now = datetime.datetime.now(datetime.timezone.utc)
+    build = _build.build_info()
     versions = ", ".join(
         f"{name} {_version(module)}"
         for name, module in (
@@ -88,7 +74,9 @@ def machine_lines(threads) -> list[str]:
     )
     return [
         f"- date: {now:%Y-%m-%d %H:%M} UTC",
-        f"- CPU: {_cpu_model()}, {_available_cores()} cores available to the process",
+        f"- CPU: {cpu_model()}, {available_cores()} cores available to the process",
+        f"- kernel clone: {CLONE} (of {', '.join(AVAILABLE)} on this CPU); "
+        f"compiled by {build['compiler']} with {build['flags']}",
         f"- threads: {', '.join(map(str, threads))} (BLAS and OpenMP pinned with "
         "threadpoolctl; `n_threads` for fastxent and scikit-learn, "
         "`torch.set_num_threads` for PyTorch)",

@@ -1,0 +1,83 @@
+"""The compiled kernels, imported from the clone this CPU runs best.
+
+On x86-64 every kernel module is built three times from one Cython source
+(``setup.py``): for the baseline instruction set (SSE2) here, for x86-64-v3
+(AVX2 + FMA) in ``_avx2`` and for x86-64-v4 (AVX-512) in ``_avx512``. This
+package imports the best clone the CPU runs and exposes its modules under
+the usual names, so callers write ``from fastxent._kernels import
+_softmax_xent`` whatever the CPU. Elsewhere (arm64, Windows, a
+``FASTXENT_NATIVE=1`` build) only the baseline exists.
+
+The environment variable ``FASTXENT_CLONE`` (``baseline``, ``avx2`` or
+``avx512``), read once at import, forces a clone: the tests run under each
+clone the CPU supports that way. A clone the CPU cannot run, or one that was
+not built, is an ImportError that says which clones are available.
+
+Results can differ between clones in the last bit (FMA contraction, vector
+width, the order of partial sums in vector lanes); for one clone they never
+depend on the number of threads.
+"""
+
+import importlib
+import importlib.util
+import os
+import sys
+
+from fastxent._kernels._cpu import runnable_clones
+
+MODULES = (
+    "_binary_xent",
+    "_build",
+    "_information",
+    "_labels",
+    "_logsumexp",
+    "_proba_scan",
+    "_softmax_xent",
+)
+
+# Clone name -> the package holding its modules.
+PACKAGES = {
+    "avx512": "fastxent._kernels._avx512",
+    "avx2": "fastxent._kernels._avx2",
+    "baseline": "fastxent._kernels",
+}
+
+
+def _built(clone: str) -> bool:
+    """Whether the clone's modules were compiled (a native build has none).
+
+    Looked up, not imported: a Cython module registers itself in sys.modules
+    under the name it was generated with, the baseline's, when that is free.
+    """
+    return importlib.util.find_spec(f"{PACKAGES[clone]}._build") is not None
+
+
+def _choose() -> str:
+    """The clone to import: FASTXENT_CLONE's, else the best this CPU runs."""
+    available = [c for c in runnable_clones() if _built(c)]
+    wanted = os.environ.get("FASTXENT_CLONE", "").strip().lower()
+    if not wanted or wanted == "auto":
+        return available[0]
+    if wanted not in PACKAGES:
+        raise ImportError(
+            f"FASTXENT_CLONE={wanted!r} names no kernel clone; use one of "
+            f"{', '.join(PACKAGES)} or 'auto'"
+        )
+    if wanted not in available:
+        raise ImportError(
+            f"FASTXENT_CLONE={wanted!r}: this CPU or build cannot run that "
+            f"clone; available here: {', '.join(available)}"
+        )
+    return wanted
+
+
+CLONE = _choose()
+AVAILABLE = tuple(c for c in runnable_clones() if _built(c))
+
+# Each module under its usual name, in the package and in sys.modules, so
+# that every form of import reaches the chosen clone.
+for _name in MODULES:
+    _module = importlib.import_module(f"{PACKAGES[CLONE]}.{_name}")
+    sys.modules[f"{__name__}.{_name}"] = _module
+    globals()[_name] = _module
+del _name, _module

@@ -145,7 +145,7 @@ FX_ALWAYS_INLINE double fx_weighted_loss(double loss, double weight, double scal
        (1, 0) 1-D logits with sample weights; (0, 0) 1-D logits without;     \
        (0, 1) rows of labels without sample weights; (1, 1) rows of labels    \
        with them, repeated along each row. */                                 \
-    FX_DISPATCH static double fx_bce_steps_##SUFFIX(                          \
+    FX_LOOP static double fx_bce_steps_##SUFFIX(                          \
         int weight_step, int pos_step, const T *z, const T *y, Py_ssize_t n,  \
         const double *pos_weight, const double *row_weight, double smoothing, \
         double loss_scale, double grad_scale, T *loss_out, T *grad_out)       \
@@ -175,7 +175,7 @@ FX_DEFINE_BCE(float, f32)
  * max took two (1.1 ms at 1e6 float64 targets, against 0.5).
  */
 #define FX_DEFINE_COUNT_OUTSIDE_UNIT(T, SUFFIX)                               \
-    FX_DISPATCH static Py_ssize_t fx_count_outside_unit_##SUFFIX(             \
+    FX_LOOP static Py_ssize_t fx_count_outside_unit_##SUFFIX(             \
         const T *values, Py_ssize_t n)                                        \
     {                                                                         \
         Py_ssize_t outside = 0;                                               \
@@ -244,7 +244,7 @@ FX_DEFINE_COUNT_OUTSIDE_UNIT(float, f32)
         }                                                                     \
     }                                                                         \
     /* weight_step 0: one sample weight for every row (none given). */      \
-    FX_DISPATCH static void fx_two_class_hard_##SUFFIX(                       \
+    FX_LOOP static void fx_two_class_hard_##SUFFIX(                       \
         const T *z, Py_ssize_t n_rows, const Py_ssize_t *labels,              \
         const double *class_weight, const double *sample_weight,              \
         int weight_step, double loss_scale, double grad_scale,                \

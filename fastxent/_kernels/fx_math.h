@@ -1,7 +1,7 @@
 /*
  * Math shared by fastxent's kernels: an exp for non-positive arguments and
  * log1p for non-negative ones, branch-free so that loops calling them
- * vectorise, and the dispatched row loops of the softmax kernels.
+ * vectorise, and the row loops of the softmax kernels.
  *
  * Why our own exp: glibc's vector exp is only used under -ffast-math, which
  * also drops the inf/NaN semantics our kernels rely on (a -inf logit masks a
@@ -17,8 +17,8 @@
 
 #include <Python.h> /* Py_ssize_t */
 
-/* Math and loop bodies that must be compiled inside each dispatched clone
-   (and specialised for their constant arguments), never called out of line:
+/* Math and loop bodies that must be inlined into their loops (and
+   specialised for their constant arguments), never called out of line:
    GCC left a large one out of line once, where it ran scalar and 3x slower. */
 #if defined(__GNUC__) || defined(__clang__)
 #define FX_ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -267,14 +267,13 @@ FX_ALWAYS_INLINE double fx_log1p_unit_single(double u)
 
 /*
  * Loops over rows of logits, generated for float and double rows from one
- * body. They are C rather than Cython for two reasons: `omp simd reduction`
- * lets the compiler keep partial sums in vector registers (IEEE rules forbid
- * reordering a plain sum, so without it the loop stays scalar), and on
- * x86-64 each is compiled twice, for the baseline (SSE2) and for x86-64-v3
- * (AVX2 + FMA), the loader picking the clone the CPU runs (an ifunc), so the
- * build stays portable. A clone can differ from the baseline in the last bit
- * (FMA contraction, vector width); on one machine, results never depend on
- * the number of threads.
+ * body. They are C rather than Cython because `omp simd reduction` lets the
+ * compiler keep partial sums in vector registers (IEEE rules forbid
+ * reordering a plain sum, so without it the loop stays scalar). Like the
+ * rest of each kernel module they are compiled once per clone (baseline,
+ * AVX2, AVX-512: setup.py, fastxent/_kernels/__init__.py). A clone can
+ * differ from the baseline in the last bit (FMA contraction, vector width);
+ * for one clone, results never depend on the number of threads.
  *
  * fx_row_max_*: max(z), ignoring NaN; -inf for an all -inf or empty row.
  * fx_row_shift_*: shifted[k] = z[k] - m for the row maximum m, and *top =
@@ -284,20 +283,15 @@ FX_ALWAYS_INLINE double fx_log1p_unit_single(double u)
  *     read per class.
  * fx_exp_sum_inplace: x[k] = exp(x[k]) and their pairwise sum, in one pass.
  */
-#if defined(__x86_64__) && defined(__linux__) && !defined(FASTXENT_NO_DISPATCH) && \
-    ((defined(__GNUC__) && __GNUC__ >= 11 && !defined(__clang__)) ||            \
-     (defined(__clang__) && __clang_major__ >= 14))
-#define FX_DISPATCH                                                           \
-    __attribute__((target_clones("arch=x86-64-v3", "default"), unused))
-#elif defined(__GNUC__) || defined(__clang__)
+#if defined(__GNUC__) || defined(__clang__)
 /* Each kernel module includes every loop; most use a few. */
-#define FX_DISPATCH __attribute__((unused))
+#define FX_LOOP __attribute__((unused))
 #else
-#define FX_DISPATCH
+#define FX_LOOP
 #endif
 
 #define FX_DEFINE_ROW_LOOPS(T, SUFFIX)                                        \
-    FX_DISPATCH static double fx_row_max_##SUFFIX(const T *z, Py_ssize_t n)  \
+    FX_LOOP static double fx_row_max_##SUFFIX(const T *z, Py_ssize_t n)  \
     {                                                                         \
         double m = -INFINITY;                                                 \
         _Pragma("omp simd reduction(max : m)")                                \
@@ -307,7 +301,7 @@ FX_ALWAYS_INLINE double fx_log1p_unit_single(double u)
         }                                                                     \
         return m;                                                             \
     }                                                                         \
-    FX_DISPATCH static Py_ssize_t fx_row_shift_##SUFFIX(                      \
+    FX_LOOP static Py_ssize_t fx_row_shift_##SUFFIX(                      \
         const T *z, Py_ssize_t n, double m, double *shifted, Py_ssize_t *top) \
     {                                                                         \
         Py_ssize_t ordered = 0, first = n;                                    \
@@ -329,7 +323,7 @@ FX_DEFINE_ROW_LOOPS(float, f32)
 /* x <- exp(x) in place, returning the sum; SUFFIX names the input type
    whose precision the exp serves (fx_exp_for_*). */
 #define FX_DEFINE_EXP_SUM(SUFFIX)                                             \
-    FX_DISPATCH static double fx_exp_sum_inplace_##SUFFIX(double *x,          \
+    FX_LOOP static double fx_exp_sum_inplace_##SUFFIX(double *x,          \
                                                          Py_ssize_t n)        \
     {                                                                         \
         /* Pairwise above 256 terms: the rounding error of a long row's       \

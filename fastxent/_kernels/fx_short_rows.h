@@ -30,7 +30,7 @@
 #include "fx_math.h"
 
 #define FX_DEFINE_SHORT_ROWS(T, SUFFIX)                                       \
-    FX_DISPATCH static void fx_short_rows_##SUFFIX(                           \
+    FX_LOOP static void fx_short_rows_##SUFFIX(                           \
         const T *z, Py_ssize_t n_rows, Py_ssize_t n, double *t, double *m,    \
         double *s, double *tail, double *row_sum)                             \
     {                                                                         \
@@ -87,7 +87,7 @@
         }                                                                     \
     }                                                                         \
                                                                               \
-    FX_DISPATCH static void fx_short_rows_hard_##SUFFIX(                      \
+    FX_LOOP static void fx_short_rows_hard_##SUFFIX(                      \
         const T *z, Py_ssize_t n_rows, Py_ssize_t n, const double *t,         \
         const double *m, const double *s, const double *tail,                 \
         const Py_ssize_t *labels, const double *class_weight,                 \
@@ -130,7 +130,7 @@
 FX_DEFINE_SHORT_ROWS(double, f64)
 FX_DEFINE_SHORT_ROWS(float, f32)
 
-FX_DISPATCH static void fx_class_major_to_rows(
+FX_LOOP static void fx_class_major_to_rows(
     const double *t, Py_ssize_t n_rows, Py_ssize_t n, double *e)
 {
     for (Py_ssize_t r = 0; r < n_rows; r++) {
