@@ -13,7 +13,7 @@ The one error no method avoids is the rounding of ``d_j = z_j - max(z)``: it
 perturbs ``exp(d_j)`` by up to ``|d_j|`` ULP, so the bounds on rows with large
 gaps between logits leave room for it (see ``_confident_rows``).
 
-Worst errors measured on the kernels in the tree on 2026-11-24 (ULP of the result
+Worst errors measured on the kernels in the tree on 2026-12-03 (ULP of the result
 dtype; ``pytest -s`` prints the table at the end of the module). "+|d|" bounds
 and "beyond |d|" measurements discount each entry's ``|z_j - max(z)|``. For
 contrast, the textbook formulas measure 8e15 ULP on confident rows, 2.4e3 on
@@ -30,6 +30,9 @@ random rows (``lse - z_y``) and 5.7e2 for log_softmax (``z - lse``).
     huge / tiny / subnormal logits, gradient      4       0.33
     float32 random rows, loss                     1       0.50
     float32 confident rows, loss                  1       0.50
+    float32 long rows (> 16 classes), loss         2       0.95
+    float32 long rows (> 16 classes), gradient     2       1.63
+    float32 100000 classes, loss / gradient        2       0.21 / 1.49
     masked (-inf) classes, loss                   4       0.55
     100000 classes, loss                          4       0.49
     100000 classes, gradient                  4 + |d|     1.64 beyond |d|
@@ -340,6 +343,104 @@ def test_float32_confident_rows_within_one_ulp(rng):
     err = max_ulp_error(loss, exact, F32)
     record("float32 confident rows, loss", err)
     assert err <= 1
+
+
+def _float32_long_rows(rng):
+    """(case, logits, labels): float32 rows longer than a short-row block.
+
+    These rows take the float32-lane path (``fx_long_rows.h``); each case is
+    one that float64 meets above: random and confident rows, masked classes,
+    gradient entries far into float32's subnormals, huge and tiny logits.
+    """
+    logits, labels = _random_rows(rng, 200, 40)
+    yield "random rows", logits.astype(F32), labels
+    yield "confident rows", *_confident_rows(rng, 100, 64, dtype=F32)
+    gaps = rng.uniform(80.0, 140.0, size=(60, 24))
+    labels = rng.integers(0, 24, size=60)
+    gaps[np.arange(60), labels] = 0.0
+    yield "subnormal gradient entries", (-gaps).astype(F32), labels
+    logits, labels = _random_rows(rng, 100, 48)
+    masked = rng.random(logits.shape) < 0.4
+    masked[np.arange(100), labels] = False
+    logits[masked] = -np.inf
+    yield "masked (-inf) classes", logits.astype(F32), labels
+    huge = np.float32(3e38)
+    row = np.array(
+        [huge, huge * (1 - 2**-23), -huge, 1e-38, -2e-38, 1e-45, 0.0, 1e30]
+        + [-1e38] * 16,
+        dtype=F32,
+    )
+    tiny = np.array([1e-38, -2e-38, 3e-38, 1e-45, -1e-45, 0.0] * 4, dtype=F32)
+    yield (
+        "huge / tiny / subnormal logits",
+        np.vstack([row] * 4 + [tiny] * 3),
+        (np.array([0, 1, 2, 7, 0, 3, 5])),
+    )
+
+
+def test_float32_long_rows_loss_and_gradient_within_2_ulp(rng):
+    """float32 rows of more than 16 classes: loss and gradient within 2 ULP.
+
+    They compute in float32 lanes with an exact ``z - max`` (no ``|d|``
+    allowance, unlike float64) and a double row sum (see fx_long_rows.h).
+    """
+    for case, logits, labels in _float32_long_rows(rng):
+        loss, grad = fastxent.cross_entropy_with_grad(logits, labels, reduction="none")
+        assert loss.dtype == grad.dtype == F32
+        rows = list(zip(logits, labels, strict=True))
+        err = max_ulp_error(loss, [mp_cross_entropy(z, y) for z, y in rows], F32)
+        record(f"float32 long rows, {case}, loss", err)
+        assert err <= 2, case
+        exact = [_exact_hard_gradient(z, y) for z, y in rows]
+        err = max_ulp_error(grad, exact, F32)
+        record(f"float32 long rows, {case}, gradient", err)
+        assert err <= 2, case
+
+
+def test_float32_hundred_thousand_classes_within_2_ulp(rng):
+    """A 100000-class float32 row: loss and gradient within 2 float32 ULP."""
+    row = rng.normal(0.0, 2.0, size=100_000).astype(F32)
+    logits = np.vstack([row, row])
+    labels = np.array([np.argmax(row), 12_345])
+    loss, grad = fastxent.cross_entropy_with_grad(logits, labels, reduction="none")
+    log_p = mp_log_softmax(row)
+    err = max_ulp_error(loss, [-log_p[label] for label in labels], F32)
+    record("float32 100000 classes, loss", err)
+    assert err <= 2
+    probs = [mpmath.exp(v) for v in log_p]
+    for i, label in enumerate(labels):
+        exact = probs.copy()
+        exact[label] = -mpmath.fsum(p for j, p in enumerate(probs) if j != label)
+        err = max_ulp_error(grad[i], exact, F32)
+        record("float32 100000 classes, gradient", err)
+        assert err <= 2
+
+
+@pytest.mark.parametrize("weight", [1e-30, 1.0, 1e9, 1e20])
+def test_float32_long_rows_weighted_gradient_within_2_ulp(rng, weight):
+    """Large sample weights lift tiny probabilities into float32's range.
+
+    A gradient entry e^d w is normal for d near -100 once w is 1e9; the
+    float32 path keeps such terms to full precision, and hands rows with yet
+    larger weights to the double path.
+    """
+    gaps = rng.uniform(60.0, 140.0, size=(40, 20))
+    labels = rng.integers(0, 20, size=40)
+    gaps[np.arange(40), labels] = 0.0
+    logits = (-gaps).astype(F32)
+    sample_weight = np.full(40, weight)
+    loss, grad = fastxent.cross_entropy_with_grad(
+        logits, labels, sample_weight=sample_weight, reduction="none"
+    )
+    w = mpmath.mpf(weight)
+    rows = list(zip(logits, labels, strict=True))
+    err = max_ulp_error(loss, [w * mp_cross_entropy(z, y) for z, y in rows], F32)
+    record("float32 long rows, weighted, loss", err)
+    assert err <= 2
+    exact = [[w * g for g in _exact_hard_gradient(z, y)] for z, y in rows]
+    err = max_ulp_error(grad, exact, F32)
+    record("float32 long rows, weighted, gradient", err)
+    assert err <= 2
 
 
 def test_masked_class_with_zero_mass_contributes_exactly_zero():

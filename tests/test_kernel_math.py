@@ -77,6 +77,14 @@ def float32_ulp_errors(computed, exact):
     return np.array(errors)
 
 
+def _sigmoid_rows(x, n_classes):
+    """float32 rows [0, x_i, -inf, ...]: softmax_1 = e^x / (1 + e^x)."""
+    rows = np.full((x.size, n_classes), -np.inf, dtype=np.float32)
+    rows[:, 0] = 0.0
+    rows[:, 1] = x
+    return rows
+
+
 def test_float32_exp_is_rounded_almost_correctly(rng):
     """float32 kernels use an exp to 2^-31 relative (fx_exp_nonpos_single): their
     softmax of [0, x] rounds e^x / (1 + e^x) to within 0.5 + 2^-6 float32 ULP
@@ -91,9 +99,11 @@ def test_float32_exp_is_rounded_almost_correctly(rng):
     ]
     bound = 0.5 + 2.0**-6
     for n_classes in (2, 10, 40):
-        rows = np.full((x.size, n_classes), -np.inf, dtype=np.float32)
-        rows[:, 0] = 0.0
-        rows[:, 1] = x
+        if n_classes > 16:  # the loss's float32 lanes: see the next test
+            probability = fastxent.softmax(_sigmoid_rows(x, n_classes))[:, 1]
+            assert float32_ulp_errors(probability, exact).max() <= bound
+            continue
+        rows = _sigmoid_rows(x, n_classes)
         probability = fastxent.softmax(rows)[:, 1]
         assert probability.dtype == np.float32
         assert float32_ulp_errors(probability, exact).max() <= bound
@@ -114,6 +124,47 @@ def test_float32_exp_is_rounded_almost_correctly(rng):
         two_class, np.zeros(x.size, np.int64), reduction="none"
     )
     assert float32_ulp_errors(loss, softplus).max() <= bound
+
+
+@pytest.mark.parametrize("weight", [1.0, 2.0**37])
+def test_float32_lane_exp_over_its_whole_range(rng, weight):
+    """The float32 loss's own exp (fx_long_rows.h), over all of [-131, 0].
+
+    Rows of 40 classes [0, x, -inf, ...] take the float32-lane path, where
+    the gradient entry w e^x / (1 + e^x) is that exp times a double factor,
+    rounded once: within 2 float32 ULP, subnormal results included. (The
+    exp is within about 0.6 ULP of its own result, which is up to 1.2 ULP of
+    a product in the next binade up, and the product's rounding adds 0.5.)
+    A weight of 2^37 brings e^x down to x = -131 into float32's normal
+    range. -inf gives exactly 0; results below e^-131 w round to 0.
+    """
+    x = -np.concatenate(
+        [
+            rng.uniform(0.0, 131.0, 3000),
+            log_uniform(rng, -24, 0, 500),
+            rng.uniform(86.0, 105.0, 500),
+            [0.0, 131.0, 140.0, 200.0, np.inf],
+        ]
+    ).astype(np.float32)
+    rows = _sigmoid_rows(x, 40)
+    _, grad = fastxent.cross_entropy_with_grad(
+        rows,
+        np.zeros(x.size, dtype=np.int64),
+        sample_weight=np.full(x.size, weight),
+        reduction="sum",
+    )
+    w = mpmath.mpf(weight)
+    exact = [
+        w * mpmath.exp(mpmath.mpf(float(v))) / (1 + mpmath.exp(mpmath.mpf(float(v))))
+        for v in x
+    ]
+    errors = float32_ulp_errors(grad[:, 1], exact)
+    assert errors.max() <= 2
+    assert grad[-1, 1] == 0.0
+    with pytest.raises(ValueError, match="NaN"):
+        fastxent.cross_entropy_with_grad(
+            _sigmoid_rows(np.array([np.nan], np.float32), 40), np.zeros(1, np.int64)
+        )
 
 
 def test_log1p_of_exact_tail_sums_within_one_ulp():

@@ -17,8 +17,10 @@ Design, from the inside out:
     row losses to the caller. Either way the order is fixed by the shape.
 (d) Fast paths for hard labels without label smoothing, which finish whole
     blocks in C: ``two_class_rows`` (the binary loss of the gap between two
-    logits, ``fx_binary.h``) and ``hard_rows_short`` (rows of up to
-    ``SHORT_ROW`` classes reduced across rows, ``fx_short_rows.h``). They
+    logits, ``fx_binary.h``), ``hard_rows_short`` (rows of up to
+    ``SHORT_ROW`` classes reduced across rows, ``fx_short_rows.h``) and, for
+    float32, ``long_rows_f32`` (longer rows in float32 lanes,
+    ``fx_long_rows.h``). They
     hand the rare rows they do not finish (ignored labels, non-finite rows)
     back to (b), one row at a time.
 
@@ -71,6 +73,14 @@ cdef extern from "fx_binary.h" nogil:
         const float* z, Py_ssize_t n_rows, const Py_ssize_t* labels,
         const double* class_weight, const double* sample_weight, int weight_step,
         double loss_scale, double grad_scale, double* loss_out, float* grad,
+    )
+
+cdef extern from "fx_long_rows.h" nogil:
+    void fx_long_rows_hard_f32(
+        const float* z, Py_ssize_t n_rows, Py_ssize_t n, const Py_ssize_t* labels,
+        const double* class_weight, const double* sample_weight,
+        Py_ssize_t weight_step, double loss_scale, double grad_scale,
+        double* loss_out, float* grad,
     )
 
 
@@ -204,7 +214,7 @@ cdef inline void hard_rows_short(
     Py_ssize_t n_classes,
     const Py_ssize_t* labels,    # IN (n_rows,)
     const double* class_weight,  # IN (n_classes,)
-    const double* sample_weight, # IN (n_rows,), or (1,) with weight_step 0
+    const double* sample_weight,  # IN (n_rows,), or (1,) with weight_step 0
     Py_ssize_t weight_step,
     double loss_scale,
     double grad_scale,
@@ -235,7 +245,7 @@ cdef inline void two_class_rows(
     Py_ssize_t n_rows,
     const Py_ssize_t* labels,    # IN (n_rows,)
     const double* class_weight,  # IN (2,)
-    const double* sample_weight, # IN (n_rows,), or (1,) with weight_step 0
+    const double* sample_weight,  # IN (n_rows,), or (1,) with weight_step 0
     int weight_step,
     double loss_scale,
     double grad_scale,
@@ -255,10 +265,32 @@ cdef inline void two_class_rows(
         )
 
 
+cdef inline void long_rows_f32(
+    const floating* z,           # IN (n_rows, n_classes), n_classes > SHORT_ROW
+    Py_ssize_t n_rows,
+    Py_ssize_t n_classes,
+    const Py_ssize_t* labels,    # IN (n_rows,)
+    const double* class_weight,  # IN (n_classes,)
+    const double* sample_weight,  # IN (n_rows,), or (1,) with weight_step 0
+    Py_ssize_t weight_step,
+    double loss_scale,
+    double grad_scale,
+    double* loss_out,            # OUT (n_rows,), NaN where not finished
+    floating* grad,              # OUT (n_rows, n_classes) or NULL
+) noexcept nogil:
+    """float32 rows, hard labels, no smoothing: float32 lanes (fx_long_rows.h)."""
+    if floating is float:
+        fx_long_rows_hard_f32(
+            z, n_rows, n_classes, labels, class_weight, sample_weight, weight_step,
+            loss_scale, grad_scale, loss_out, grad,
+        )
+
+
 cdef enum Path:
     GENERAL     # exp_block, then hard_row for every row
     SHORT       # hard_rows_short; rows with s = NaN or y < 0 redone by GENERAL
     TWO_CLASS   # two_class_rows; rows with a NaN loss or y < 0 redone by GENERAL
+    LONG_F32    # fx_long_rows_hard_f32; as TWO_CLASS
 
 
 def xent_hard(
@@ -317,6 +349,8 @@ def xent_hard(
         path = TWO_CLASS
     elif smoothing == 0.0 and n_classes <= SHORT_ROW:
         path = SHORT
+    elif smoothing == 0.0 and floating is float:
+        path = LONG_F32
     cdef floating* grad_base = NULL
     cdef floating* grad_row
     cdef BlockScratch b, row
@@ -345,6 +379,13 @@ def xent_hard(
                 grad_scale, losses,
                 grad_base + start * n_classes if grad_base != NULL else NULL, b,
             )
+        elif path == LONG_F32:
+            long_rows_f32(
+                &logits[start, 0], rows, n_classes, &labels[start], &class_weight[0],
+                &sample_weight[start * weight_step], weight_step, loss_scale,
+                grad_scale, losses,
+                grad_base + start * n_classes if grad_base != NULL else NULL,
+            )
         else:
             exp_block(&logits[start, 0], rows, n_classes, b)
         for r in range(rows):
@@ -354,7 +395,7 @@ def xent_hard(
             j = r
             if path != GENERAL:
                 if y >= 0 and not (
-                    isnan(losses[r]) if path == TWO_CLASS else isnan(b.s[r])
+                    isnan(b.s[r]) if path == SHORT else isnan(losses[r])
                 ):
                     continue
                 # Redo the row alone on the general path.

@@ -293,13 +293,14 @@ FX_ALWAYS_INLINE double fx_log1p_unit_single(double u)
 #define FX_DEFINE_ROW_LOOPS(T, SUFFIX)                                        \
     FX_LOOP static double fx_row_max_##SUFFIX(const T *z, Py_ssize_t n)  \
     {                                                                         \
-        double m = -INFINITY;                                                 \
+        /* In T's own lanes: a maximum is exact in any precision. */         \
+        T m = -INFINITY;                                                      \
         _Pragma("omp simd reduction(max : m)")                                \
         for (Py_ssize_t k = 0; k < n; k++) {                                  \
-            double zk = z[k];                                                 \
+            T zk = z[k];                                                      \
             m = zk > m ? zk : m;                                              \
         }                                                                     \
-        return m;                                                             \
+        return (double)m;                                                     \
     }                                                                         \
     FX_LOOP static Py_ssize_t fx_row_shift_##SUFFIX(                      \
         const T *z, Py_ssize_t n, double m, double *shifted, Py_ssize_t *top) \

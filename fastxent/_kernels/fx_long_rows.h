@@ -1,0 +1,260 @@
+/*
+ * float32 rows of more than SHORT_ROW classes, hard labels, no label
+ * smoothing: the loss and gradient of each row in three passes over the
+ * logits, with no scratch row.
+ *
+ *   1. m = max(z)
+ *   2. e_k = exp(z_k - m), written into the gradient row (when asked for),
+ *      s = sum of e_k over z_k < m, plus 1 for each further entry equal
+ *      to m (as in _row.pxd: the leading 1 never enters the sum)
+ *   3. grad_k = c e_k with c = a_y w / (1 + s), and the label's entry
+ *      -a_y w ((1 - e_y) + s) / (1 + s), which subtracts nothing close to 1
+ *
+ * and loss = a_y ((m - z_y) + log1p(s)). The general path (exp_block, then
+ * hard_row) goes through a double scratch row instead.
+ *
+ * The passes run in float32 lanes, twice the lanes of double: the exp
+ * below is within about 0.6 float32 ulp, s is summed in double, and each
+ * gradient entry is a product made in double and rounded once, so the loss
+ * and gradient stay within 2 float32 ulp of the exact values
+ * (tests/test_accuracy.py). Double rows do not come here: their s must be
+ * summed pairwise (fx_exp_sum_*) to keep 2 ulp over 100,000 classes, which
+ * running sums in vector lanes would not. Logits cast to float64 get the
+ * double path: rounded once to float32, that result is within half a
+ * float32 ulp and a few double ulp of the exact value.
+ *
+ * Rows this path does not finish are handed back with a NaN loss for the
+ * caller's general path: a row holding NaN, a +inf maximum, an all -inf
+ * row, ignored rows (label < 0), and the two cases named below.
+ */
+#ifndef FASTXENT_FX_LONG_ROWS_H
+#define FASTXENT_FX_LONG_ROWS_H
+
+#include <limits.h>
+
+#include "fx_binary.h" /* fx_weighted_loss */
+#include "fx_math.h"
+
+/*
+ * 2^64 exp(z - m) in float32 arithmetic, for z <= m (m finite, z finite or
+ * -inf), with z - m taken exactly: the rounded difference d and its
+ * rounding error (Knuth's TwoSum) both enter the reduced argument, so the
+ * result is that of the exact difference. Rounding d alone would cost up
+ * to |d| 2^-24 relative (20 float32 ulp at d = -20).
+ *
+ * Then d + err = k ln2 + r, |r| <= ln2 / 2 (Cody-Waite: ln2_hi has 15
+ * significant bits, so k ln2_hi is exact for |k| < 512), exp(r) by its
+ * Taylor series to degree 7 (truncation 0.3466^8 / 8! < 5.2e-9, 0.09 ulp),
+ * evaluated as 1 + (r + r^2 P(r)), times 2^(k + 64) built in the exponent
+ * bits. The factor 2^64 keeps every result down to d = -131 a normal
+ * float32 with its full 24 bits, where exp(d) itself would lose bits to
+ * subnormals from d = -87 on: the caller scales by 2^-64 in double, so a
+ * gradient entry e c with a large c keeps its accuracy. Below -131 the
+ * result is 0 (also for a -inf z); the caller hands back rows whose scale
+ * c could lift such a term to float32's range (FX_LONG_ROW_MAX_SCALE).
+ */
+#define FX_EXP_SCALE 0x1p64
+#define FX_EXP_FLOOR -131.0f
+#define FX_LONG_ROW_MAX_SCALE 0x1p38
+FX_ALWAYS_INLINE float fx_expf_of_difference(float z, float m)
+{
+    const float inv_ln2 = 1.44269502e+00f;
+    const float ln2_hi = 6.93145752e-01f;
+    const float ln2_lo = 1.42860677e-06f;
+    const float shift = 12582912.0f; /* 1.5 * 2^23 */
+    float d = z - m;
+    float back = d - z;
+    float err = (z - (d - back)) + (-m - back);
+    float x = d > FX_EXP_FLOOR ? d : FX_EXP_FLOOR;
+    float shifted = x * inv_ln2 + shift;
+    float k = shifted - shift;
+    float r = ((x - k * ln2_hi) - k * ln2_lo) + (d > FX_EXP_FLOOR ? err : 0.0f);
+    float r2 = r * r;
+    float r4 = r2 * r2;
+    /* P(r) = sum_{i=0}^{5} r^i / (i + 2)! */
+    float p01 = 1.0f / 2.0f + r * (1.0f / 6.0f);
+    float p23 = 1.0f / 24.0f + r * (1.0f / 120.0f);
+    float p45 = 1.0f / 720.0f + r * (1.0f / 5040.0f);
+    float p = (p01 + r2 * p23) + r4 * p45;
+    p = 1.0f + (r + r2 * p);
+    uint32_t bits;
+    memcpy(&bits, &shifted, sizeof bits);
+    bits = (bits + (127 + 64)) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return d > FX_EXP_FLOOR ? p * scale : 0.0f;
+}
+
+/*
+ * The passes below run their vector loops over the first n_main = n - n %
+ * FX_TAIL entries, then once over the last FX_TAIL entries (the row has
+ * more than SHORT_ROW = 16 of them), where the entries below n_main, seen
+ * already, count for nothing. A scalar loop over the remainder would cost
+ * as much as the whole vector loop of a row of 100 classes. FX_TAIL is the
+ * float lanes of the clone's vectors, so the tail is one vector.
+ */
+#if defined(__AVX512F__)
+#define FX_TAIL 16
+#elif defined(__AVX2__)
+#define FX_TAIL 8
+#else
+#define FX_TAIL 4
+#endif
+
+FX_ALWAYS_INLINE float fx_long_row_max(const float *z, Py_ssize_t n)
+{
+    float m = (float)fx_row_max_f32(z, n - n % FX_TAIL);
+    const float *tail = z + n - FX_TAIL;
+#pragma omp simd reduction(max : m)
+    for (int k = 0; k < FX_TAIL; k++)
+        m = tail[k] > m ? tail[k] : m;
+    return m;
+}
+
+/*
+ * Pass 2 over entries [0, n) of z, counting those from `counted` on:
+ * adds to *s the e_k = 2^64 exp(z_k - m) of entries below the maximum and
+ * to *n_top the entries at it, with e_k written to grad when asked for. A
+ * NaN entry makes *s NaN (it adds z_k - m, which is 0 for the maximum).
+ */
+FX_ALWAYS_INLINE void fx_long_row_sum_part(const float *z, Py_ssize_t n,
+                                           Py_ssize_t counted, float m,
+                                           float *grad, const int want_grad,
+                                           double *s, int *n_top)
+{
+    double sum = 0.0;
+    int top = 0;
+#pragma omp simd reduction(+ : sum, top)
+    for (Py_ssize_t k = 0; k < n; k++) {
+        float e = fx_expf_of_difference(z[k], m);
+        if (want_grad)
+            grad[k] = e;
+        double term = z[k] < m ? (double)e : (double)(z[k] - m);
+        sum += k >= counted ? term : 0.0;
+        top += k >= counted && z[k] == m;
+    }
+    *s += sum;
+    *n_top += top;
+}
+
+/* s = sum of e_k over z_k < m plus (number of z_k == m) - 1; NaN for a
+   row holding NaN. */
+FX_ALWAYS_INLINE double fx_long_row_sum(const float *z, Py_ssize_t n, float m,
+                                        float *grad, const int want_grad)
+{
+    Py_ssize_t n_main = n - n % FX_TAIL;
+    double s = 0.0;
+    int n_top = 0;
+    fx_long_row_sum_part(z, n_main, 0, m, grad, want_grad, &s, &n_top);
+    if (n_main < n)
+        fx_long_row_sum_part(z + n - FX_TAIL, FX_TAIL, n_main - (n - FX_TAIL),
+                             m, want_grad ? grad + n - FX_TAIL : NULL,
+                             want_grad, &s, &n_top);
+    return s * (1.0 / FX_EXP_SCALE) + (double)(n_top - 1);
+}
+
+/* grad[k] *= c for k in [counted, n), made in double, rounded once. */
+FX_ALWAYS_INLINE void fx_long_row_scale_part(float *grad, Py_ssize_t n,
+                                             Py_ssize_t counted, double c)
+{
+#pragma omp simd
+    for (Py_ssize_t k = 0; k < n; k++) {
+        float scaled = (float)((double)grad[k] * c);
+        grad[k] = k >= counted ? scaled : grad[k];
+    }
+}
+
+/*
+ * Pass 3: grad_k = c e_k 2^-64 with c = a_y w / (1 + s) (grad_scale holds
+ * a_y w and the caller's scale), each product made in double and rounded
+ * once; the label's entry is -a_y w ((1 - e_y) + s) / (1 + s).
+ */
+FX_ALWAYS_INLINE void fx_long_row_grad(float *grad, Py_ssize_t n, Py_ssize_t y,
+                                       double s, double grad_scale)
+{
+    Py_ssize_t n_main = n - n % FX_TAIL;
+    double inv = 1.0 / (1.0 + s);
+    double c = grad_scale * inv * (1.0 / FX_EXP_SCALE);
+    double e_y = (double)grad[y] * (1.0 / FX_EXP_SCALE);
+    fx_long_row_scale_part(grad, n_main, 0, c);
+    if (n_main < n)
+        fx_long_row_scale_part(grad + n - FX_TAIL, FX_TAIL,
+                               n_main - (n - FX_TAIL), c);
+    grad[y] = (float)(-grad_scale * (((1.0 - e_y) + s) * inv));
+}
+
+/*
+ * Rows go in chunks of FX_LONG_CHUNK: the passes above run row by row and
+ * leave each row's gap m - z_y and sum s; then one loop over the chunk
+ * turns them into losses, so that the logarithm, a long chain of
+ * dependent operations for one row, runs in vector lanes across rows.
+ * A row handed back keeps gap = s = NaN.
+ */
+#define FX_LONG_CHUNK 32
+
+FX_ALWAYS_INLINE void fx_long_rows_body(
+    const float *z, Py_ssize_t n_rows, Py_ssize_t n, const Py_ssize_t *labels,
+    const double *class_weight, const double *sample_weight,
+    Py_ssize_t weight_step, double loss_scale, double grad_scale,
+    double *loss_out, float *grad, const int want_grad)
+{
+    double gap[FX_LONG_CHUNK], sum[FX_LONG_CHUNK];
+    for (Py_ssize_t r0 = 0; r0 < n_rows; r0 += FX_LONG_CHUNK) {
+        Py_ssize_t rows = n_rows - r0 < FX_LONG_CHUNK ? n_rows - r0
+                                                       : FX_LONG_CHUNK;
+        for (Py_ssize_t r = 0; r < rows; r++) {
+            const float *row = z + (r0 + r) * n;
+            float *grad_row = want_grad ? grad + (r0 + r) * n : NULL;
+            Py_ssize_t y = labels[r0 + r];
+            gap[r] = sum[r] = NAN;
+            if (y < 0 || n > INT_MAX) /* ignored; n_top counts in int */
+                continue;
+            double m = fx_long_row_max(row, n);
+            double c = class_weight[y] * sample_weight[(r0 + r) * weight_step]
+                       * grad_scale;
+            if (!(m > -INFINITY && m < INFINITY))
+                continue; /* all -inf, a +inf, or only NaN */
+            if (want_grad && !(fabs(c) <= FX_LONG_ROW_MAX_SCALE))
+                continue; /* c could lift a flushed term into range */
+            double s = fx_long_row_sum(row, n, (float)m, grad_row, want_grad);
+            if (s != s)
+                continue; /* a NaN entry */
+            gap[r] = m - (double)row[y];
+            sum[r] = s;
+            if (want_grad)
+                fx_long_row_grad(grad_row, n, y, s, c);
+        }
+#pragma omp simd
+        for (Py_ssize_t r = 0; r < rows; r++) {
+            Py_ssize_t y = labels[r0 + r];
+            double a = class_weight[y < 0 ? 0 : y];
+            double w = sample_weight[(r0 + r) * weight_step];
+            double s = sum[r];
+            double loss = s == s ? gap[r] + fx_log1p_nonneg(s) : NAN;
+            /* A zero class weight silences an infinite loss, as in hard_row. */
+            loss = a > 0.0 ? a * loss : (loss == loss ? 0.0 : loss);
+            loss_out[r0 + r] = loss != loss
+                                   ? loss
+                                   : fx_weighted_loss(loss, w, loss_scale);
+        }
+    }
+}
+
+/* The gradient's presence as a constant flag, as in fx_binary.h. */
+FX_LOOP static void fx_long_rows_hard_f32(
+    const float *z, Py_ssize_t n_rows, Py_ssize_t n, const Py_ssize_t *labels,
+    const double *class_weight, const double *sample_weight,
+    Py_ssize_t weight_step, double loss_scale, double grad_scale,
+    double *loss_out, float *grad)
+{
+    if (grad != NULL)
+        fx_long_rows_body(z, n_rows, n, labels, class_weight, sample_weight,
+                          weight_step, loss_scale, grad_scale, loss_out, grad,
+                          1);
+    else
+        fx_long_rows_body(z, n_rows, n, labels, class_weight, sample_weight,
+                          weight_step, loss_scale, grad_scale, loss_out, grad,
+                          0);
+}
+
+#endif /* FASTXENT_FX_LONG_ROWS_H */
