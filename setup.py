@@ -49,6 +49,7 @@ KERNELS = [
     "_information",
     "_proba_scan",
     "_labels",
+    "_lbfgs",
     "_build",
 ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastxent import _core
 from fastxent._dispatch import dispatch_arrays
 from fastxent._kernels import _binary_xent
 from fastxent._validation import (
@@ -21,10 +22,6 @@ from fastxent._validation import (
     log_of_base,
     scale_for_mean,
 )
-
-# Elements per block of the fixed-order sum: large enough that a block is
-# worth a prange iteration, small enough to balance 2 to 64 threads.
-_BLOCK_ELEMENTS = 4096
 
 
 @dispatch_arrays("logits", "target", "pos_weight", "sample_weight")
@@ -172,14 +169,10 @@ def _binary_cross_entropy(
     grad2d = grad.reshape(n_rows, n_labels) if want_grad else None
     elements = np.empty(logits.shape, logits.dtype) if reduction == "none" else None
     elements2d = None if elements is None else elements.reshape(n_rows, n_labels)
-    rows_per_block = max(1, _BLOCK_ELEMENTS // max(n_labels, 1))
-    block_sums = np.empty(-(-n_rows // rows_per_block))
-    _binary_xent.bce(
+    total = _core.binary_cross_entropy(
         z2d, y2d, weights_l, weights_r, smoothing, loss_scale, grad_scale,
-        rows_per_block, block_sums, elements2d, grad2d, n_threads,
+        elements2d, grad2d, n_threads,
     )  # fmt: skip
-
-    total = block_sums.sum()
     if np.isnan(total):
         where = tuple(int(i) for i in np.argwhere(np.isnan(logits))[0])
         raise ValueError(f"logits holds NaN at index {where}; NaN has no loss")

@@ -12,8 +12,8 @@ import numbers
 
 import numpy as np
 
+from fastxent import _core
 from fastxent._dispatch import dispatch_arrays
-from fastxent._kernels import _softmax_xent
 from fastxent._validation import (
     as_array,
     as_real_array,
@@ -247,22 +247,20 @@ def _cross_entropy(
     # are only kept when asked for.
     loss_rows = np.empty(n_samples) if reduction == "none" or not hard else None
     if hard:
-        block_sums = _softmax_xent.xent_hard(
+        total = _core.hard_cross_entropy(
             z, labels, weights_c, class_weight_sum, weights_s, smoothing,
             loss_scale, grad_scale, loss_rows, grad2d, n_threads,
         )  # fmt: skip
-        total = block_sums.sum()
     else:
-        _softmax_xent.xent_soft(
+        total = _core.soft_cross_entropy(
             z, p, weights_c, weights_s, smoothing, loss_scale, grad_scale,
             loss_rows, grad2d, n_threads,
         )  # fmt: skip
-        total = loss_rows.sum()
 
     if np.isnan(total):
         if loss_rows is None:  # find the row: the losses again, kept
             loss_rows = np.empty(n_samples)
-            _softmax_xent.xent_hard(
+            _core.hard_cross_entropy(
                 z, labels, weights_c, class_weight_sum, weights_s, smoothing,
                 loss_scale, grad_scale, loss_rows, None, n_threads,
             )  # fmt: skip

@@ -29,7 +29,11 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 from tracing import peak_bytes
 
+import fastxent
 from fastxent.linear_model import LogisticRegression
+from fastxent.linear_model._datafit import BinomialCrossEntropy, MultinomialCrossEntropy
+from fastxent.linear_model._design import StandardizedDesign
+from fastxent.linear_model._solvers import _CurvaturePairs
 from fastxent.metrics import neg_cross_entropy_scorer
 
 # ---------------------------------------------------------------- helpers
@@ -250,7 +254,7 @@ def test_unpenalised_parity_with_sklearn():
 def test_solvers_agree_with_agd(name, solver):
     """gd, lbfgs and sgd minimise the same objective as agd."""
     X, y = dataset(name)
-    reference = LogisticRegression(tol=1e-9, max_iter=20000).fit(X, y)
+    reference = LogisticRegression(solver="agd", tol=1e-9, max_iter=20000).fit(X, y)
     if solver == "sgd":
         # SGD only settles to a noise floor: compare objectives, loosely.
         model = LogisticRegression(
@@ -264,6 +268,120 @@ def test_solvers_agree_with_agd(name, solver):
     else:
         model = LogisticRegression(solver=solver, tol=1e-8, max_iter=50000).fit(X, y)
         assert relative_error(stacked(model), stacked(reference)) <= 1e-5
+
+
+@pytest.mark.parametrize(
+    ("params", "runs"),
+    [
+        ({}, "lbfgs"),
+        ({"C": np.inf, "l1_ratio": 1.0}, "lbfgs"),
+        ({"l1_ratio": 0.5}, "agd"),
+        ({"l1_ratio": 1.0, "C": 0.1}, "agd"),
+    ],
+)
+def test_auto_solver_picks_lbfgs_for_smooth_objectives(params, runs):
+    """solver="auto" (the default) fits exactly as the solver it names."""
+    X, y = dataset("iris")
+    auto = LogisticRegression(**params).fit(X, y)
+    named = LogisticRegression(solver=runs, **params).fit(X, y)
+    assert auto.n_iter_ == named.n_iter_
+    np.testing.assert_array_equal(auto.coef_, named.coef_)
+
+
+def test_two_loop_kernel_is_the_lbfgs_recursion():
+    """The ring of pairs and its C recursion give numpy's two-loop result,
+    after the ring has wrapped around and after it was cleared."""
+    rng = np.random.default_rng(3)
+    shape = (7, 3)
+    pairs = _CurvaturePairs(4, shape)
+    kept = []
+    for step in range(11):
+        if step == 8:
+            pairs.clear()
+            kept.clear()
+        s = rng.normal(size=shape)
+        y = s * rng.uniform(0.5, 2.0, size=shape)
+        pairs.append(s, y, np.vdot(s, y), np.vdot(y, y))
+        kept = (kept + [(s, y)])[-4:]
+        g = rng.normal(size=shape)
+        np.testing.assert_allclose(
+            pairs.direction(g), _numpy_two_loop(g, kept), rtol=1e-12, atol=1e-14
+        )
+    assert len(pairs) == 3
+
+
+def _numpy_two_loop(g, pairs):
+    """-H g by Nocedal & Wright's Algorithm 7.4 on (s, y) pairs, oldest first."""
+    q = -g.copy()
+    alphas = []
+    for s, y in reversed(pairs):
+        alpha = np.vdot(s, q) / np.vdot(s, y)
+        q -= alpha * y
+        alphas.append(alpha)
+    s, y = pairs[-1]
+    q *= np.vdot(s, y) / np.vdot(y, y)
+    for (s, y), alpha in zip(pairs, reversed(alphas), strict=True):
+        q += (alpha - np.vdot(y, q) / np.vdot(s, y)) * s
+    return q
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_fit_checks_labels_once_not_per_evaluation(monkeypatch, n_classes):
+    """The datafits evaluate through fastxent's trusted core: a fit makes
+    dozens of loss evaluations and no call of the public functions' checks."""
+    import fastxent._binary
+    import fastxent._categorical
+
+    calls = []
+
+    def counting(original):
+        def wrapper(*args, **kwargs):
+            calls.append(original.__name__)
+            return original(*args, **kwargs)
+
+        return wrapper
+
+    for module, name in [
+        (fastxent._categorical, "_check_labels"),
+        (fastxent._categorical, "_cross_entropy"),
+        (fastxent._binary, "_binary_cross_entropy"),
+    ]:
+        monkeypatch.setattr(module, name, counting(getattr(module, name)))
+    X, y = dataset("iris")
+    X, y = X[y < n_classes], y[y < n_classes]
+    model = LogisticRegression(tol=1e-8).fit(X, y, sample_weight=sample_weights(len(y)))
+    assert model.n_iter_ > 5
+    assert calls == []
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_datafit_equals_the_public_loss(n_classes, weighted):
+    """A datafit's loss and gradient are bitwise those of the public function
+    with the same weights and reduction="mean"."""
+    rng = np.random.default_rng(5)
+    n = 300
+    X = rng.normal(size=(n, 6))
+    labels = rng.integers(0, n_classes, size=n)
+    weight = rng.uniform(0.0, 1e-300, n) if weighted else np.ones(n)
+    design = StandardizedDesign(X, weight, fit_intercept=True)
+    outputs = 1 if n_classes == 2 else n_classes
+    Z = rng.normal(0.0, 3.0, size=(n, outputs))
+    G = np.empty_like(Z)
+    given = weight if weighted else None
+    if n_classes == 2:
+        target = labels.astype(np.float64)
+        datafit = BinomialCrossEntropy(design, target, weight)
+        loss, grad = fastxent.binary_cross_entropy_with_grad(
+            Z[:, 0], target, sample_weight=given
+        )
+        grad = grad[:, None]
+    else:
+        datafit = MultinomialCrossEntropy(design, labels, weight, n_classes=n_classes)
+        loss, grad = fastxent.cross_entropy_with_grad(Z, labels, sample_weight=given)
+    assert datafit.value_grad(Z, G) == loss
+    assert datafit.value(Z) == loss
+    np.testing.assert_array_equal(G, grad)
 
 
 @pytest.mark.parametrize("solver", ["agd", "gd", "sgd"])

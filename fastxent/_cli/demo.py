@@ -118,7 +118,7 @@ def run(datasets=DATASETS, stream=None) -> int:
     stream = sys.stdout if stream is None else stream
     stream.write(
         "LogisticRegression after StandardScaler, scikit-learn's (lbfgs) vs "
-        "fastxent's (agd):\n"
+        "fastxent's (solver='auto': lbfgs here):\n"
         f"{N_FOLDS}-fold stratified cross-validation on scikit-learn's bundled "
         "datasets, one thread.\n"
         "Pairs are scikit-learn / fastxent; ratio = scikit-learn fit time / "

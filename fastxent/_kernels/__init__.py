@@ -30,6 +30,7 @@ MODULES = (
     "_build",
     "_information",
     "_labels",
+    "_lbfgs",
     "_logsumexp",
     "_proba_scan",
     "_softmax_xent",

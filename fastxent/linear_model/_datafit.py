@@ -22,8 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastxent._binary import binary_cross_entropy, binary_cross_entropy_with_grad
-from fastxent._categorical import cross_entropy, cross_entropy_with_grad
+from fastxent import _core
+from fastxent._binary import binary_cross_entropy
+from fastxent._categorical import cross_entropy
+from fastxent._validation import check_n_threads, scale_for_mean
+
+# The binomial's positive-class weight, one column of logits.
+_ONE = np.ones(1)
 
 
 class _LinearCrossEntropy:
@@ -50,11 +55,19 @@ class _LinearCrossEntropy:
         self.target = target
         self.sample_weight = sample_weight
         self.n_threads = n_threads
-        # Unit weights are the kernels' default; passing None skips their
-        # per-call checks of a weight vector.
-        self._kernel_weight = (
-            None if np.all(sample_weight == sample_weight[0]) else sample_weight
-        )
+        # Resolved once for the trusted core (fastxent._core), as the public
+        # functions resolve them on each call for reduction="mean": equal
+        # weights as one shared unit weight, others scaled by a power of two;
+        # the total weight, whose inverse scales the gradient.
+        if np.all(sample_weight == sample_weight[0]):
+            self._row_weight = np.ones(1)
+            self._total_weight = float(self.n_samples)
+        else:
+            self._row_weight = scale_for_mean(
+                np.ascontiguousarray(sample_weight, dtype=np.float64)
+            )
+            self._total_weight = float(self._row_weight.sum())
+        self._threads = check_n_threads(n_threads)
 
     @property
     def n_samples(self):
@@ -126,31 +139,28 @@ class MultinomialCrossEntropy(_LinearCrossEntropy):
     def __init__(self, design, target, sample_weight, *, n_classes, n_threads=None):
         super().__init__(design, target, sample_weight, n_threads=n_threads)
         self.n_outputs = n_classes
+        self._class_weight = np.ones(n_classes)
 
     def _subset_kwargs(self):
         return {"n_classes": self.n_outputs}
 
     def value(self, Z):
         """Weighted mean loss of the logits ``Z`` of shape (n_samples, n_classes)."""
-        return float(
-            cross_entropy(
-                Z,
-                self.target,
-                sample_weight=self._kernel_weight,
-                n_threads=self.n_threads,
-            )
-        )
+        return self._mean(Z, None)
 
     def value_grad(self, Z, out):
         """Weighted mean loss; its gradient with respect to ``Z`` into ``out``."""
-        loss, _ = cross_entropy_with_grad(
-            Z,
-            self.target,
-            sample_weight=self._kernel_weight,
-            n_threads=self.n_threads,
-            out=out,
-        )
-        return float(loss)
+        return self._mean(Z, out)
+
+    def _mean(self, Z, grad):
+        total = _core.hard_cross_entropy(
+            Z, self.target, self._class_weight, float(self.n_outputs),
+            self._row_weight, 0.0, 1.0, 1.0 / self._total_weight, None, grad,
+            self._threads,
+        )  # fmt: skip
+        if total != total:  # NaN or +inf logits: the public function names them
+            cross_entropy(Z, self.target)
+        return total / self._total_weight
 
 
 class BinomialCrossEntropy(_LinearCrossEntropy):
@@ -163,24 +173,23 @@ class BinomialCrossEntropy(_LinearCrossEntropy):
     curvature = 0.25
     n_outputs = 1
 
+    def __init__(self, design, target, sample_weight, *, n_threads=None):
+        super().__init__(design, target, sample_weight, n_threads=n_threads)
+        self._target_column = target.reshape(-1, 1)
+
     def value(self, Z):
         """Weighted mean loss of the logits ``Z`` of shape (n_samples, 1)."""
-        return float(
-            binary_cross_entropy(
-                Z.reshape(-1),
-                self.target,
-                sample_weight=self._kernel_weight,
-                n_threads=self.n_threads,
-            )
-        )
+        return self._mean(Z, None)
 
     def value_grad(self, Z, out):
         """Weighted mean loss; its gradient with respect to ``Z`` into ``out``."""
-        loss, _ = binary_cross_entropy_with_grad(
-            Z.reshape(-1),
-            self.target,
-            sample_weight=self._kernel_weight,
-            n_threads=self.n_threads,
-            out=out.reshape(-1),
-        )
-        return float(loss)
+        return self._mean(Z, out)
+
+    def _mean(self, Z, grad):
+        total = _core.binary_cross_entropy(
+            Z, self._target_column, _ONE, self._row_weight, 0.0, 1.0,
+            1.0 / self._total_weight, None, grad, self._threads,
+        )  # fmt: skip
+        if total != total:  # NaN logits: the public function names them
+            binary_cross_entropy(Z.reshape(-1), self.target)
+        return total / self._total_weight

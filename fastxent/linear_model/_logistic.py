@@ -37,7 +37,7 @@ from fastxent.linear_model._solvers import (
     solve_sgd,
 )
 
-_SOLVERS = ("agd", "gd", "sgd", "lbfgs")
+_SOLVERS = ("auto", "agd", "gd", "sgd", "lbfgs")
 # Mini-batch size of "sgd" when batch_size is None.
 _DEFAULT_BATCH_SIZE = 256
 # Below this size BLAS threads cost more than they save, and far more when a
@@ -90,7 +90,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         have exact zeros.
     fit_intercept : bool, default=True
         Fit an (unpenalised) intercept.
-    solver : {"agd", "gd", "sgd", "lbfgs"}, default="agd"
+    solver : {"auto", "agd", "gd", "sgd", "lbfgs"}, default="auto"
+        ``"auto"``: ``"lbfgs"`` for a smooth objective (``l1_ratio=0``, or
+        ``C=np.inf``), where its curvature pairs take fewer evaluations than
+        gradient steps need (2 to 5 times fewer on the bundled datasets);
+        ``"agd"`` when there is an l1 part, which L-BFGS cannot handle.
         ``"agd"``: accelerated proximal gradient (FISTA) with backtracking
         and adaptive restart. ``"gd"``: proximal gradient descent with an
         Armijo line search. ``"sgd"``: mini-batch proximal SGD (the one
@@ -186,7 +190,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         C=1.0,
         l1_ratio=0.0,
         fit_intercept=True,
-        solver="agd",
+        solver="auto",
         max_iter=1000,
         tol=1e-4,
         learning_rate="auto",
@@ -254,12 +258,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             initial = (self.coef_, self.intercept_)
         self.classes_ = classes
 
+        solver = self._fit_solver()
         result = self._solve(
             X,
             y_index,
             sample_weight,
             initial,
-            solver=self.solver,
+            solver=solver,
             max_iter=self.max_iter,
             batch_size=self.batch_size,
             step=None if self.learning_rate == "auto" else self.learning_rate,
@@ -268,13 +273,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         )
         self.n_iter_ = result.n_iter
         self.loss_curve_ = list(result.history)
-        self._sgd_step = result.step if self.solver == "sgd" else None
+        self._sgd_step = result.step if solver == "sgd" else None
         if np.isinf(self.C) and backend is None:
             # In memory only: the test needs every sample's logits at hand.
             _warn_if_separated(self, X, y_index, sample_weight)
         if not result.converged:
             warnings.warn(
-                f"LogisticRegression(solver={self.solver!r}) did not converge in "
+                f"LogisticRegression(solver={solver!r}) did not converge in "
                 f"max_iter={self.max_iter} iterations: optimality "
                 f"{result.optimality:.3e} > tol={self.tol:g}. Increase max_iter "
                 "or loosen tol.",
@@ -291,7 +296,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         X, classes, y_index, sample_weight
         """
         X, y = self._validate_X_y(X, y, reset=True)
-        check_classification_targets(y)
+        _check_class_labels(y)
         classes, y_index = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(
@@ -354,7 +359,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 "sklearn.utils.compute_class_weight('balanced', classes=classes, y=y)"
             )
         X, y = self._validate_X_y(X, y, reset=first_call)
-        check_classification_targets(y)
+        _check_class_labels(y)
         unknown = np.setdiff1d(np.unique(y), classes)
         if unknown.size:
             raise ValueError(
@@ -405,6 +410,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         else:
             return _check_weight_sum(sample_weight)
         return _check_weight_sum(sample_weight * class_weight[y_index])
+
+    def _fit_solver(self) -> str:
+        """The solver ``fit`` runs: ``solver``, with "auto" resolved."""
+        if self.solver != "auto":
+            return self.solver
+        smooth = self.l1_ratio == 0 or np.isinf(self.C)
+        return "lbfgs" if smooth else "agd"
 
     def _check_params(self):
         """Raise ``ValueError`` for a hyper-parameter outside its range."""
@@ -656,6 +668,18 @@ def _datafit_classes(X):
     if backend is None:
         return StandardizedDesign, BinomialCrossEntropy, MultinomialCrossEntropy
     return backend.datafit_classes()
+
+
+def _check_class_labels(y):
+    """scikit-learn's check that ``y`` holds classes, not continuous values.
+
+    ``y`` is 1-D (validate_data made it so); integer and bool labels are
+    classes whatever their values, so only other dtypes need
+    ``check_classification_targets``, whose scan costs a tiny fit more than
+    its solver.
+    """
+    if y.dtype.kind not in "biu":
+        check_classification_targets(y)
 
 
 def _is_real(value):

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fastxent._kernels import _lbfgs
+
 # Acceptance slack of the line searches, relative to the objective: near the
 # minimum the predicted decrease falls below the rounding of the objective
 # itself, and without slack every trial would be refused and the step would
@@ -497,7 +499,7 @@ def solve_lbfgs(problem, w0, *, max_iter, tol, memory=10, verbose=0):
     progress = _Progress("lbfgs", verbose, max_iter)
 
     x, x_new, g, g_new, Z, Zn, XD, objective = _line_search_state(problem, w0)
-    pairs = []  # (s, y, 1 / s.y), oldest first
+    pairs = _CurvaturePairs(memory, x.shape)
     history = []
     opt = np.inf
     lipschitz = None
@@ -510,7 +512,7 @@ def solve_lbfgs(problem, w0, *, max_iter, tol, memory=10, verbose=0):
             break
         if not pairs and lipschitz is None:
             lipschitz = problem.lipschitz()
-        D = _lbfgs_direction(g, pairs, lipschitz)
+        D = pairs.direction(g) if pairs else -g / lipschitz
         decrease = np.vdot(g, D)
         if decrease >= 0.0:
             # Not a descent direction (rounding): forget the curvature pairs.
@@ -529,10 +531,9 @@ def solve_lbfgs(problem, w0, *, max_iter, tol, memory=10, verbose=0):
         s = x_new - x
         y = g_new - g
         sy = np.vdot(s, y)
-        if sy > np.finfo(np.float64).eps * np.vdot(y, y):
-            pairs.append((s, y, 1.0 / sy))
-            if len(pairs) > memory:
-                pairs.pop(0)
+        yy = np.vdot(y, y)
+        if sy > np.finfo(np.float64).eps * yy:
+            pairs.append(s, y, sy, yy)
         x, x_new = x_new, x
         g, g_new = g_new, g
         Z, Zn = Zn, Z
@@ -546,27 +547,57 @@ def solve_lbfgs(problem, w0, *, max_iter, tol, memory=10, verbose=0):
     return SolverResult(x, len(history), False, opt, history, 1.0)
 
 
-def _lbfgs_direction(g, pairs, lipschitz):
-    """``-H g`` by the two-loop recursion over ``pairs`` (oldest first).
+class _CurvaturePairs:
+    """The last ``memory`` pairs ``(s, y)`` of L-BFGS, as rows of a ring.
 
-    The initial matrix is ``(s.y / y.y) I`` from the newest pair, or
-    ``I / lipschitz`` (a plain gradient step) when there is none.
+    Parameters
+    ----------
+    memory : int
+    shape : tuple
+        Shape of the coefficients (and of each ``s`` and ``y``).
     """
-    q = -g
-    alphas = []
-    for s, y, rho in reversed(pairs):
-        alpha = rho * np.vdot(s, q)
-        q -= alpha * y
-        alphas.append(alpha)
-    if pairs:
-        s, y, _ = pairs[-1]
-        q *= np.vdot(s, y) / np.vdot(y, y)
-    else:
-        q /= lipschitz
-    for (s, y, rho), alpha in zip(pairs, reversed(alphas), strict=True):
-        beta = rho * np.vdot(y, q)
-        q += (alpha - beta) * s
-    return q
+
+    def __init__(self, memory, shape):
+        size = int(np.prod(shape))
+        self.shape = shape
+        self.S = np.empty((memory, size))
+        self.Y = np.empty((memory, size))
+        self.rho = np.empty(memory)
+        self._alpha = np.empty(memory)
+        self.head = 0
+        self.count = 0
+        self.gamma = 1.0
+
+    def __len__(self):
+        return self.count
+
+    def clear(self):
+        """Forget every pair."""
+        self.count = 0
+
+    def append(self, s, y, sy, yy):
+        """Keep ``(s, y)`` (``sy = s.y > 0``, ``yy = y.y``), dropping the oldest
+        pair when full; the initial matrix becomes ``(s.y / y.y) I``."""
+        memory = self.rho.shape[0]
+        row = (self.head + self.count) % memory
+        if self.count == memory:
+            self.head = (self.head + 1) % memory
+        else:
+            self.count += 1
+        self.S[row] = s.ravel()
+        self.Y[row] = y.ravel()
+        self.rho[row] = 1.0 / sy
+        self.gamma = sy / yy
+
+    def direction(self, g):
+        """``-H g`` by the two-loop recursion (Nocedal & Wright, Algorithm 7.4)
+        over the pairs held, oldest first, in the kernel ``_lbfgs``."""
+        out = np.empty(self.S.shape[1])
+        _lbfgs.two_loop(
+            g.ravel(), self.S, self.Y, self.rho, self.head, self.count,
+            self.gamma, self._alpha, out,
+        )  # fmt: skip
+        return out.reshape(self.shape)
 
 
 def solve_sgd(
