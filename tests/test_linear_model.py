@@ -33,7 +33,7 @@ import fastxent
 from fastxent.linear_model import LogisticRegression
 from fastxent.linear_model._datafit import BinomialCrossEntropy, MultinomialCrossEntropy
 from fastxent.linear_model._design import StandardizedDesign
-from fastxent.linear_model._solvers import _CurvaturePairs
+from fastxent.linear_model._solvers import _REFRESH_EVERY, _CurvaturePairs
 from fastxent.metrics import neg_cross_entropy_scorer
 
 # ---------------------------------------------------------------- helpers
@@ -382,6 +382,51 @@ def test_datafit_equals_the_public_loss(n_classes, weighted):
     assert datafit.value_grad(Z, G) == loss
     assert datafit.value(Z) == loss
     np.testing.assert_array_equal(G, grad)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "agd", "gd"])
+@pytest.mark.parametrize("name", ["digits", "breast_cancer"])
+def test_one_product_of_each_kind_per_iteration(monkeypatch, solver, name):
+    """Each iteration costs one ``X~ @ D`` and one ``X~^T @ G`` (the line
+    searches move along ``Z + t X~D`` without new products), plus one of each
+    for the starting point and those of the Lipschitz estimate."""
+    counts = {"matmul": 0, "rmatmul": 0, "in_estimate": False}
+
+    def counting(kind):
+        original = getattr(StandardizedDesign, kind)
+
+        def wrapper(self, *args):
+            if not counts["in_estimate"]:
+                counts[kind] += 1
+            return original(self, *args)
+
+        return wrapper
+
+    estimate = StandardizedDesign.spectral_norm_sq
+
+    def uncounted_estimate(self, *args, **kwargs):
+        counts["in_estimate"] = True
+        try:
+            return estimate(self, *args, **kwargs)
+        finally:
+            counts["in_estimate"] = False
+
+    for kind in ("matmul", "rmatmul"):
+        monkeypatch.setattr(StandardizedDesign, kind, counting(kind))
+    monkeypatch.setattr(StandardizedDesign, "spectral_norm_sq", uncounted_estimate)
+    X, y = dataset(name)
+    model = LogisticRegression(solver=solver, max_iter=5000).fit(X, y)
+    n_iter = int(np.ravel(model.n_iter_)[0])
+    assert n_iter > 10
+    # Every _REFRESH_EVERY iterations the logits are recomputed from the
+    # coefficients, against drift of the updates Z + t X~D.
+    refreshes = n_iter // _REFRESH_EVERY
+    if solver == "gd":  # a refused trial step costs gd one more product
+        assert n_iter + 1 <= counts["matmul"] <= n_iter + 3 + refreshes
+        assert n_iter + 1 <= counts["rmatmul"] <= n_iter + 3
+    else:
+        assert n_iter + 1 <= counts["matmul"] <= n_iter + 1 + refreshes
+        assert counts["rmatmul"] == n_iter + 1
 
 
 @pytest.mark.parametrize("solver", ["agd", "gd", "sgd"])
