@@ -41,7 +41,7 @@ def workloads(n_samples, n_classes):
     rng = np.random.default_rng(0)
     logits = rng.normal(scale=3.0, size=(n_samples, n_classes))
     labels = rng.integers(0, n_classes, n_samples)
-    proba = fx.softmax(rng.normal(size=(n_samples, n_classes)))
+    proba = fx.softmax(rng.normal(size=(n_samples, n_classes)), axis=-1)
     multilabel = (rng.uniform(size=(n_samples, n_classes)) < 0.3).astype(float)
     # One output buffer per Python thread: the threads share the inputs only.
     outs = [np.empty_like(logits) for _ in range(2)]
@@ -56,7 +56,9 @@ def workloads(n_samples, n_classes):
                 logits, multilabel, out=outs[k], n_threads=n
             )
         ),
-        "log_softmax": lambda n, k: fx.log_softmax(logits, out=outs[k], n_threads=n),
+        "log_softmax": lambda n, k: fx.log_softmax(
+            logits, axis=-1, out=outs[k], n_threads=n
+        ),
         "kl_divergence": lambda n, k: fx.kl_divergence(proba, proba[::-1], n_threads=n),
     }
 

@@ -103,16 +103,24 @@ def as_real_array(x, name: str) -> np.ndarray:
     if x is None:
         raise TypeError(f"{name} must be an array of numbers, got None")
     arr = as_array(x, name)
-    kind = arr.dtype.kind
-    if kind == "f":
-        if arr.dtype in (np.float32, np.float64):
-            return arr
-        return arr.astype(np.float64)
-    if kind in "biu":
-        return arr.astype(np.float64)
+    return arr.astype(real_dtype(arr.dtype, name), copy=False)
+
+
+def real_dtype(dtype: np.dtype, name: str) -> np.dtype:
+    """The dtype an argument of ``dtype`` is computed in: float32 or float64.
+
+    float32 and float64 are kept; other floating types, integers and bools
+    give float64; anything else (complex, object, strings) raises.
+    """
+    kind = dtype.kind
+    if kind == "f" and dtype in (np.float32, np.float64):
+        return dtype
+    if kind in "fbiu":
+        return np.dtype(np.float64)
+    fix = f"np.real({name})" if kind == "c" else f"np.asarray({name}, dtype=float)"
     raise TypeError(
         f"{name} must hold real numbers (float32, float64, int or bool), got "
-        f"dtype {arr.dtype}; convert it, e.g. np.asarray({name}, dtype=float)"
+        f"dtype {dtype}; convert it, e.g. {fix}"
     )
 
 
@@ -127,10 +135,48 @@ def check_axis(axis, ndim: int, name: str) -> int:
     return int(axis) % ndim
 
 
-def rows_last(x: np.ndarray, axis: int, *, strided_rows: bool = False) -> np.ndarray:
+def check_axes(axis, ndim: int, name: str) -> tuple[int, ...]:
+    """Normalise ``axis`` (an int, a tuple of ints, or None for every axis).
+
+    Returns the axes in increasing order, each in ``[0, ndim)``, as numpy
+    reductions take them; a repeated axis raises as it does in numpy.
+    """
+    if axis is None:
+        return tuple(range(ndim))
+    if not isinstance(axis, tuple):
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise TypeError(
+                f"axis must be an int, a tuple of ints or None, got {axis!r}"
+            )
+        axis = (axis,)
+    axes = tuple(sorted(check_axis(each, ndim, name) for each in axis))
+    if len(set(axes)) < len(axes):
+        raise ValueError(
+            f"axis {axis} names an axis of {name} twice; list each axis once"
+        )
+    return axes
+
+
+def broadcast_shape(shape: tuple, other_shape: tuple, name: str, other: str):
+    """The shape two arguments broadcast to, or a ValueError naming both."""
+    try:
+        return np.broadcast_shapes(shape, other_shape)
+    except ValueError:
+        raise ValueError(
+            f"{other} of shape {tuple(other_shape)} does not broadcast against "
+            f"{name} of shape {tuple(shape)}; pass {other} of {name}'s shape or "
+            f"of a shape that broadcasts to it"
+        ) from None
+
+
+def rows_last(
+    x: np.ndarray, axis: int | tuple[int, ...], *, strided_rows: bool = False
+) -> np.ndarray:
     """Move ``axis`` last and flatten the rest: a C-contiguous (n_rows, n) array.
 
-    A view when ``x`` is C-contiguous with ``axis`` last, otherwise one copy.
+    ``axis`` is a normalised axis or a tuple of them (``check_axes``), moved
+    last in their order, so that ``n`` is the product of their lengths. A
+    view when ``x`` is C-contiguous with those axes last, otherwise one copy.
     With ``strided_rows``, for kernels declared over rows of any stride
     (``[::view.strided, ::view.contiguous]``), a 2-D ``x`` whose rows are
     contiguous (a slice such as ``x[::2]``, ``x[::-1]`` or ``x[:, :k]``) is
@@ -144,10 +190,12 @@ def rows_last(x: np.ndarray, axis: int, *, strided_rows: bool = False) -> np.nda
         and x.strides[1] == x.itemsize
     ):
         return x
-    moved = np.moveaxis(x, axis, -1) if x.ndim > 1 else x
-    n = moved.shape[-1] if moved.ndim else 1
-    # The row count is spelled out: reshape(-1, 0) is ambiguous for an empty axis.
-    return np.ascontiguousarray(moved).reshape(math.prod(moved.shape[:-1]), n)
+    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    kept = x.ndim - len(axes)
+    moved = np.moveaxis(x, axes, range(kept, x.ndim))
+    # Both counts are spelled out: reshape(-1, 0) is ambiguous for an empty axis.
+    n_rows, n = math.prod(moved.shape[:kept]), math.prod(moved.shape[kept:])
+    return np.ascontiguousarray(moved).reshape(n_rows, n)
 
 
 def check_nonnegative_vector(x, name: str, length: int) -> np.ndarray:

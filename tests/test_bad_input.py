@@ -477,6 +477,51 @@ BAD_INPUTS = [
         named("axis"),
     ),
     ("logsumexp_axis", lambda: fx.logsumexp(Z, axis=5), ValueError, named("axis")),
+    (
+        "logsumexp_axis_repeated",
+        lambda: fx.logsumexp(Z, axis=(0, -2)),
+        ValueError,
+        named("axis"),
+    ),
+    (
+        "softmax_axis_tuple_out_of_range",
+        lambda: fx.softmax(Z, axis=(0, 2)),
+        ValueError,
+        named("axis"),
+    ),
+    ("softmax_axis_list", lambda: fx.softmax(Z, axis=[0, 1]), TypeError, named("axis")),
+    (
+        "log_softmax_axis_float",
+        lambda: fx.log_softmax(Z, axis=1.0),
+        TypeError,
+        named("axis"),
+    ),
+    # logsumexp's weights, softmax's input name (scipy's: x)
+    (
+        "logsumexp_b_shape",
+        lambda: fx.logsumexp(Z, b=np.ones(5)),
+        ValueError,
+        named("b", "a"),
+    ),
+    (
+        "logsumexp_b_complex",
+        lambda: fx.logsumexp(Z, b=np.ones(3, dtype=complex)),
+        TypeError,
+        named("b") + r"(?=.*np\.real\(b\))",
+    ),
+    (
+        "logsumexp_b_strings",
+        lambda: fx.logsumexp(Z, b=np.array(["1", "2", "3"])),
+        TypeError,
+        named("b"),
+    ),
+    (
+        "logsumexp_complex",
+        lambda: fx.logsumexp(Z.astype(complex), b=np.ones(3)),
+        TypeError,
+        named("a"),
+    ),
+    ("softmax_object", lambda: fx.softmax(Z.astype(object)), TypeError, named("x")),
     ("entropy_axis", lambda: fx.entropy(P, axis=2), ValueError, named("axis")),
     # information measures
     (
@@ -680,7 +725,7 @@ def test_non_contiguous_arrays_are_accepted():
     )
     assert_same(fx.softmax(sliced), fx.softmax(contiguous))
     assert_same(fx.log_softmax(np.asfortranarray(Z)), fx.log_softmax(Z))
-    assert_same(fx.logsumexp(sliced.T, axis=0), fx.logsumexp(contiguous))
+    assert_same(fx.logsumexp(sliced.T, axis=0), fx.logsumexp(contiguous, axis=-1))
     assert_same(fx.entropy(np.asfortranarray(P)), fx.entropy(P))
 
 

@@ -200,6 +200,69 @@ def test_log_sum_exp_family_bitwise(problem):
     )
 
 
+def assert_lazy_equal(lazy, expected):
+    """A lazy result (or pair of them) computing bitwise to the in-memory one."""
+    if isinstance(expected, tuple):
+        assert isinstance(lazy, tuple) and len(lazy) == len(expected)
+        for got, want in zip(lazy, expected, strict=True):
+            assert_lazy_equal(got, want)
+        return
+    assert isinstance(lazy, da.Array)
+    assert lazy.dtype == expected.dtype
+    value = lazy.compute()
+    assert isinstance(value, np.ndarray) == isinstance(expected, np.ndarray)
+    assert value.dtype == expected.dtype
+    np.testing.assert_array_equal(value, expected)
+
+
+@pytest.mark.parametrize("axis", [None, 1, (0, 2), (2, 1), ()])
+@pytest.mark.parametrize("func_name", ["logsumexp", "softmax", "log_softmax"])
+def test_log_sum_exp_family_default_and_tuple_axes(func_name, axis):
+    """axis=None (the default) and tuple axes: split reduced axes are
+    rechunked whole, so every value is bitwise the in-memory one."""
+    x = np.random.default_rng(1).normal(size=(20, 6, 5))
+    lazy = da.from_array(x, chunks=(7, 4, 2))
+    func = getattr(fx, func_name)
+    if axis is None:
+        assert_lazy_equal(func(lazy), func(x))
+    assert_lazy_equal(func(lazy, axis=axis), func(x, axis=axis))
+
+
+@pytest.mark.parametrize("return_sign", [False, True])
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("axis", [None, 0, (0, 2)])
+def test_weighted_logsumexp_bitwise(axis, keepdims, return_sign):
+    """b as a dask array chunked otherwise, a numpy array that broadcasts, or
+    a Python number; return_sign gives a pair of lazy arrays."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(20, 6, 5))
+    b = rng.uniform(-1.0, 2.0, size=x.shape)
+    lazy = da.from_array(x, chunks=(7, 4, 2))
+    options = {"axis": axis, "keepdims": keepdims, "return_sign": return_sign}
+    for weights, lazy_weights in (
+        (b, da.from_array(b, chunks=(10, 6, 1))),
+        (b[0, :, :1], b[0, :, :1]),
+        (2.0, 2.0),
+    ):
+        assert_lazy_equal(
+            fx.logsumexp(lazy, b=lazy_weights, **options),
+            fx.logsumexp(x, b=weights, **options),
+        )
+
+
+def test_weighted_logsumexp_dtypes_as_in_memory():
+    """float32 logits stay float32 with bool weights or a Python number, and
+    widen with float64 weights, as in memory."""
+    x = np.random.default_rng(3).normal(size=(12, 4)).astype(np.float32)
+    lazy = chunked(x, 5)
+    for weights in (x > 0, 2.0, x.astype(np.float64)):
+        lazy_weights = weights if np.isscalar(weights) else chunked(weights, 5)
+        assert_lazy_equal(
+            fx.logsumexp(lazy, axis=1, b=lazy_weights),
+            fx.logsumexp(x, axis=1, b=weights),
+        )
+
+
 def test_information_measures_bitwise(problem):
     """entropy and kl_divergence of probability rows, q chunked differently."""
     _, _, soft, _ = problem
@@ -239,6 +302,12 @@ def test_eager_checks(problem):
         fx.cross_entropy_with_grad(z, chunked(labels), out=np.empty_like(logits))
     with pytest.raises(TypeError, match="real numbers"):
         fx.softmax(da.from_array(np.array(["a", "b"])))
+    with pytest.raises(TypeError, match=r"\bb must hold real numbers"):
+        fx.logsumexp(z, b=np.ones(logits.shape[1], dtype=complex))
+    with pytest.raises(ValueError, match=r"\bb of shape \(4,\) does not broadcast"):
+        fx.logsumexp(z, b=np.ones(4))
+    with pytest.raises(ValueError, match=r"axis \(1, -1\) names an axis of x twice"):
+        fx.softmax(z, axis=(1, -1))
     with pytest.raises(ValueError, match="reduction"):
         fx.cross_entropy(z, chunked(labels), reduction="avg")
 

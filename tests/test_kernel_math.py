@@ -63,7 +63,7 @@ def test_exp_over_its_whole_range_within_one_ulp(rng):
         rows = np.full((x.size, n_classes), -np.inf)
         rows[:, 0] = 0.0
         rows[:, 1] = x
-        probability = fastxent.softmax(rows)[:, 1]
+        probability = fastxent.softmax(rows, axis=-1)[:, 1]
         exact = [mpmath.exp(mpmath.mpf(v)) for v in x]
         assert ulp_errors(probability, exact).max() <= 1
 
@@ -100,11 +100,11 @@ def test_float32_exp_is_rounded_almost_correctly(rng):
     bound = 0.5 + 2.0**-6
     for n_classes in (2, 10, 40):
         if n_classes > 16:  # the loss's float32 lanes: see the next test
-            probability = fastxent.softmax(_sigmoid_rows(x, n_classes))[:, 1]
+            probability = fastxent.softmax(_sigmoid_rows(x, n_classes), axis=-1)[:, 1]
             assert float32_ulp_errors(probability, exact).max() <= bound
             continue
         rows = _sigmoid_rows(x, n_classes)
-        probability = fastxent.softmax(rows)[:, 1]
+        probability = fastxent.softmax(rows, axis=-1)[:, 1]
         assert probability.dtype == np.float32
         assert float32_ulp_errors(probability, exact).max() <= bound
         _, grad = fastxent.cross_entropy_with_grad(
@@ -170,7 +170,7 @@ def test_float32_lane_exp_over_its_whole_range(rng, weight):
 def test_log1p_of_exact_tail_sums_within_one_ulp():
     """logsumexp of k equal logits is log1p(k - 1) to 1 ULP, short and long rows."""
     for k in (2, 3, 7, 10, 16, 17, 100, 1000, 100_000):
-        lse = fastxent.logsumexp(np.zeros((1, k)))
+        lse = fastxent.logsumexp(np.zeros((1, k)), axis=-1)
         assert ulp_errors(lse, [mpmath.log(k)]).max() <= 1
 
 
@@ -179,7 +179,7 @@ def test_log1p_of_exp_within_two_ulp(rng):
     x = -np.concatenate([log_uniform(rng, -60, 9.5, 500), rng.uniform(0.0, 1.0, 100)])
     rows = np.stack([np.zeros_like(x), x], axis=1)
     exact = [mpmath.log1p(mpmath.exp(mpmath.mpf(v))) for v in x]
-    assert ulp_errors(fastxent.logsumexp(rows), exact).max() <= 2
+    assert ulp_errors(fastxent.logsumexp(rows, axis=-1), exact).max() <= 2
 
 
 def test_binary_log1pexp_and_sigmoid_over_the_double_range(rng):

@@ -202,13 +202,20 @@ def test_row_shift_leaves_softmax_and_log_softmax_unchanged(problem):
     logits, shift, _ = problem
     shifted = logits + shift
     assert_allclose(
-        fastxent.log_softmax(shifted), fastxent.log_softmax(logits), rtol=8 * EPS
+        fastxent.log_softmax(shifted, axis=-1),
+        fastxent.log_softmax(logits, axis=-1),
+        rtol=8 * EPS,
     )
-    assert_allclose(fastxent.softmax(shifted), fastxent.softmax(logits), rtol=8 * EPS)
-    lse = fastxent.logsumexp(logits)
+    assert_allclose(
+        fastxent.softmax(shifted, axis=-1),
+        fastxent.softmax(logits, axis=-1),
+        rtol=8 * EPS,
+    )
+    lse = fastxent.logsumexp(logits, axis=-1)
     scale = np.abs(lse) + np.abs(shift[:, 0])
     assert np.all(
-        np.abs(fastxent.logsumexp(shifted) - (lse + shift[:, 0])) <= 4 * EPS * scale
+        np.abs(fastxent.logsumexp(shifted, axis=-1) - (lse + shift[:, 0]))
+        <= 4 * EPS * scale
     )
 
 
@@ -322,11 +329,48 @@ def test_cross_entropy_is_at_least_entropy_of_target(problem):
 
 
 @check(max_examples=60)
+@given(logit_matrices(), st.integers(-8, 8))
+def test_weights_of_a_power_of_two_shift_logsumexp(logits, k):
+    """b = 2**k everywhere adds k log 2, and unit weights give the kernel's
+    values: b=1 changes nothing but the path."""
+    lse = fastxent.logsumexp(logits, axis=-1)
+    scale = np.abs(lse) + abs(k)
+    with_unit = fastxent.logsumexp(logits, axis=-1, b=np.ones_like(logits))
+    assert np.all(np.abs(with_unit - lse) <= 4 * EPS * scale)
+    weighted = fastxent.logsumexp(logits, axis=-1, b=2.0**k)
+    assert np.all(np.abs(weighted - (lse + k * math.log(2))) <= 4 * EPS * scale)
+
+
+@check(max_examples=60)
+@given(
+    hnp.arrays(
+        np.float64, hnp.array_shapes(min_dims=2, max_dims=3), elements=FINITE_LOGITS
+    )
+)
+def test_logsumexp_over_axes_is_logsumexp_of_partial_logsumexps(x):
+    """Reducing every axis at once equals reducing one axis after the other,
+    and softmax over all axes is softmax of the flattened array."""
+    whole = fastxent.logsumexp(x)
+    stepwise = fastxent.logsumexp(fastxent.logsumexp(x, axis=0))
+    assert isinstance(whole, np.float64)
+    assert abs(whole - stepwise) <= 8 * EPS * (abs(whole) + 30.0)
+    assert_allclose(
+        fastxent.logsumexp(x, axis=(0, 1)),
+        fastxent.logsumexp(x.reshape(-1, *x.shape[2:]), axis=0),
+        rtol=0,
+        atol=8 * EPS * 30.0,
+    )
+    assert_allclose(
+        fastxent.softmax(x).ravel(), fastxent.softmax(x.ravel()), rtol=8 * EPS
+    )
+
+
+@check(max_examples=60)
 @given(logits_and_distributions(), st.sampled_from(BASES))
 def test_kl_divergence_is_cross_entropy_minus_entropy(problem, base):
     """kl_divergence(p, softmax(z)) = cross_entropy(z, p) - entropy(p) >= 0."""
     logits, p = problem
-    q = fastxent.softmax(logits)
+    q = fastxent.softmax(logits, axis=-1)
     kl = fastxent.kl_divergence(p, q, base=base)
     ce = fastxent.cross_entropy(logits, p, reduction="none", base=base)
     h = fastxent.entropy(p, base=base)
@@ -369,9 +413,9 @@ def test_results_identical_for_one_and_two_threads(seed_value, shape, dtype):
     }
     binary_target = (soft > 0.5).astype(dtype)
     calls = [
-        lambda t: fastxent.logsumexp(logits, n_threads=t),
-        lambda t: fastxent.softmax(logits, n_threads=t),
-        lambda t: fastxent.log_softmax(logits, n_threads=t),
+        lambda t: fastxent.logsumexp(logits, axis=-1, n_threads=t),
+        lambda t: fastxent.softmax(logits, axis=-1, n_threads=t),
+        lambda t: fastxent.log_softmax(logits, axis=-1, n_threads=t),
     ]
     for reduction in REDUCTIONS:
         for target in (labels, soft):

@@ -261,7 +261,7 @@ def test_softmax_family_writes_into_out(func_name):
     """softmax and log_softmax fill ``out`` and return that very array."""
     a = LSE_CASES["random_2d"][0]
     out = np.full_like(a, np.nan)
-    got = getattr(fx, func_name)(a, out=out)
+    got = getattr(fx, func_name)(a, axis=-1, out=out)
     assert got is out
     expected = getattr(scipy.special, func_name)(a, axis=-1)
     np.testing.assert_allclose(out, expected, rtol=1e-13)
@@ -271,10 +271,171 @@ def test_softmax_family_writes_into_out(func_name):
 def test_lse_family_float32_stays_float32(func_name):
     """float32 input gives float32 output within float32 rounding of scipy."""
     a = LSE_CASES["random_2d"][0].astype(np.float32)
-    got = getattr(fx, func_name)(a)
+    got = getattr(fx, func_name)(a, axis=-1)
     assert got.dtype == np.float32
     expected = getattr(scipy.special, func_name)(a.astype(np.float64), axis=-1)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+
+
+# --- 1b. scipy's signature: default axis, tuple axes, b, return_sign --------
+
+LSE_FAMILY = ["logsumexp", "softmax", "log_softmax"]
+# scipy's x - logsumexp(x) loses the relative digits of the top entry's
+# log-probability (near 0), which fastxent keeps.
+SCIPY_ATOL = {"logsumexp": 1e-300, "softmax": 1e-300, "log_softmax": 1e-13}
+X3 = RNG.normal(scale=5.0, size=(2, 3, 4))
+AXES = [None, 0, -1, (0, 2), (2, 0), (-1, -2), (0, 1, 2), ()]
+
+
+def assert_like_scipy(got, expected, rtol=1e-13, atol=1e-300):
+    """Same kind of result as scipy's (numpy scalar or array, or a pair of
+    them), same shape and dtype, equal values (NaN where scipy has NaN)."""
+    if isinstance(expected, tuple):
+        assert isinstance(got, tuple) and len(got) == len(expected)
+        for g, e in zip(got, expected, strict=True):
+            assert_like_scipy(g, e, rtol, atol)
+        return
+    assert isinstance(got, np.ndarray) == isinstance(expected, np.ndarray)
+    assert np.shape(got) == np.shape(expected)
+    assert got.dtype == expected.dtype
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+
+
+def test_default_axis_reduces_the_whole_array_as_scipy():
+    """With axis omitted every element is reduced, as in scipy (not axis=-1)."""
+    for func_name in LSE_FAMILY:
+        got = getattr(fx, func_name)(X3)
+        expected = getattr(scipy.special, func_name)(X3)
+        assert_like_scipy(got, expected, atol=SCIPY_ATOL[func_name])
+    assert isinstance(fx.logsumexp(X3), np.float64)
+    np.testing.assert_allclose(fx.softmax(X3).sum(), 1.0, rtol=1e-14)
+
+
+@pytest.mark.parametrize("axis", AXES)
+@pytest.mark.parametrize("func_name", LSE_FAMILY)
+def test_axis_and_tuple_axes_match_scipy(func_name, axis):
+    """An int, a tuple (in any order, empty included) or None, as in scipy."""
+    got = getattr(fx, func_name)(X3, axis=axis)
+    expected = getattr(scipy.special, func_name)(X3, axis=axis)
+    assert_like_scipy(got, expected, atol=SCIPY_ATOL[func_name])
+    if func_name == "logsumexp":
+        got = fx.logsumexp(X3, axis=axis, keepdims=True)
+        assert_like_scipy(got, scipy.special.logsumexp(X3, axis=axis, keepdims=True))
+
+
+@pytest.mark.parametrize("axis", [(0, 2), (1, 2), (0, 1)])
+@pytest.mark.parametrize("func_name", ["softmax", "log_softmax"])
+def test_tuple_axes_fill_out(func_name, axis):
+    """softmax over a tuple of axes writes into ``out`` and returns it."""
+    out = np.full_like(X3, np.nan)
+    assert getattr(fx, func_name)(X3, axis=axis, out=out) is out
+    expected = getattr(scipy.special, func_name)(X3, axis=axis)
+    assert_like_scipy(out, expected, atol=SCIPY_ATOL[func_name])
+
+
+def test_scalar_input_gives_numpy_scalars_as_scipy():
+    """0-d input: numpy scalars, as scipy returns (softmax(1000.0) is 1.0)."""
+    for func_name in LSE_FAMILY:
+        for x in (1000.0, np.float32(3.0), np.array(-2.0)):
+            got = getattr(fx, func_name)(x)
+            assert_like_scipy(got, getattr(scipy.special, func_name)(x))
+    assert_like_scipy(fx.logsumexp(5.0, axis=0), scipy.special.logsumexp(5.0, axis=0))
+    # scipy reads a 0-d input of logsumexp as shape (1,).
+    got = fx.logsumexp(5.0, keepdims=True)
+    assert_like_scipy(got, scipy.special.logsumexp(5.0, keepdims=True))
+    out = np.empty(())
+    assert fx.softmax(2.0, out=out) is out
+
+
+TINY = np.log(np.full(1000, 1e-40))
+# (a, b, axis): the cases of scipy's own tests of logsumexp with weights.
+WEIGHTED_CASES = {
+    "arange": (np.arange(200.0), np.arange(200.0, 0.0, -1.0), None),
+    "large": ([1000.0, 1000.0], [1.2, 1.2], None),
+    "zero_weight_of_huge_a": ([1.0, 10000.0], [1.0, 0.0], None),
+    "zero_weight_of_inf": ([INF, 1.0], [0.0, 1.0], None),
+    "zero_weight_of_nan": ([NAN, 1.0], [0.0, 1.0], None),
+    "all_weights_zero": ([1.0, 2.0], [0.0, 0.0], None),
+    "negative_sum": ([1.0, 1.0, 1.0], [1.0, -1.0, -1.0], None),
+    "zero_sum": ([1.0, 1.0], [1.0, -1.0], None),
+    "negative_weight_at_max_positive_sum": (
+        [3.06409428, 0.37251854, 3.87471931],
+        [1.88190708, 2.84174795, -0.85016884],
+        None,
+    ),
+    "negative_weight_at_max_negative_sum": (
+        [3.06409428, 0.37251854, 3.87471931],
+        [1.88190708, 2.84174795, -3.85016884],
+        None,
+    ),
+    "inf_negative_weight": ([INF], [-1.0], None),
+    "inf_weight": ([1.0], [INF], None),
+    "nan_weight": ([1.0], [NAN], None),
+    "inf_minus_inf": ([INF, INF], [1.0, -1.0], None),
+    "tiny_stacked_axis0": (np.stack([TINY, TINY]), np.linspace(1, 1000, 1000), 0),
+    "tiny_stacked_axis1": (np.stack([TINY, TINY]), np.linspace(1, 1000, 1000), 1),
+    "rows_column_weights": (LOGITS, np.linspace(-1.0, 2.0, N_SAMPLES)[:, None], 1),
+    "special_rows": (SPECIAL_ROWS, np.array([1.0, 0.25, 2.0, 0.5]), -1),
+    "special_columns": (SPECIAL_ROWS.T, np.linspace(-1.0, 2.0, 10), 0),
+    "tuple_axis": (X3, np.abs(X3) + 0.5, (0, 2)),
+    "b_broadcasts_a": (np.zeros((4, 1, 2, 1)), np.ones((3, 1, 5)), None),
+}
+
+
+@pytest.mark.parametrize("return_sign", [False, True])
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("case", WEIGHTED_CASES)
+def test_weighted_logsumexp_matches_scipy(case, keepdims, return_sign):
+    """b= and return_sign= give scipy's values, signs, shapes and types."""
+    a, b, axis = WEIGHTED_CASES[case]
+    options = {"axis": axis, "b": b, "keepdims": keepdims, "return_sign": return_sign}
+    expected = scipy_quiet(scipy.special.logsumexp, a, **options)
+    assert_like_scipy(fx.logsumexp(a, **options), expected)
+
+
+@pytest.mark.parametrize("b_dtype", ["float32", "float64", "int8", "int64", "bool"])
+@pytest.mark.parametrize("a_dtype", ["float32", "float64", "int32", "int64"])
+def test_weighted_logsumexp_dtype_matches_scipy(a_dtype, b_dtype):
+    """The result's dtype is numpy's promotion of a and b, as in scipy."""
+    a = np.array([2, 1], dtype=a_dtype)
+    b = np.array([1, 0] if b_dtype == "bool" else [1, -1], dtype=b_dtype)
+    for weights in (b, 2, 2.0, True):  # Python numbers do not widen float32
+        expected = scipy.special.logsumexp(a, b=weights)
+        # scipy works in float32 there; fastxent rounds a float64 result.
+        rtol = 1e-6 if expected.dtype == np.float32 else 1e-13
+        assert_like_scipy(fx.logsumexp(a, b=weights), expected, rtol)
+
+
+def test_zero_weights_always_contribute_nothing():
+    """b == 0 drops an entry even where nothing else is finite: scipy then
+    reads the entry again and gives NaN."""
+    assert fx.logsumexp([INF], b=[0.0], return_sign=True) == (-INF, 0.0)
+    assert fx.logsumexp([INF, 1.0, NAN], b=[1.0, -1.0, 0.0]) == INF
+    assert fx.logsumexp([INF, INF], b=[1.0, 0.0]) == INF
+    for a, b in (([INF], [0.0]), ([INF, INF], [1.0, 0.0])):
+        assert np.isnan(scipy_quiet(scipy.special.logsumexp, a, b=b))
+
+
+def test_empty_arrays():
+    """An empty sum is -inf, as in scipy; its sign is 0 (scipy's is -1), and
+    softmax of an empty array is empty (scipy raises)."""
+    assert_like_scipy(fx.logsumexp([]), scipy.special.logsumexp([]))
+    empty = np.zeros((0, 3))
+    assert_like_scipy(fx.logsumexp(empty, axis=0), np.full(3, -INF))
+    assert_like_scipy(fx.logsumexp(empty, axis=1), np.zeros(0))
+    assert fx.logsumexp([], return_sign=True) == (-INF, 0.0)
+    assert fx.logsumexp([], b=[], return_sign=True) == (-INF, 0.0)
+    for func_name in ("softmax", "log_softmax"):
+        assert getattr(fx, func_name)(empty).shape == (0, 3)
+
+
+def test_no_floating_point_warnings(recwarn):
+    """Overflowing intermediates warn in scipy, not here: the result is finite."""
+    with np.errstate(all="raise"):
+        assert fx.logsumexp([1e308, 1e308], b=[1e308, 1e308]) == 1e308
+        assert fx.logsumexp([INF, 1.0, NAN], b=[1.0, -1.0, 0.0]) == INF
+        assert np.isnan(fx.logsumexp([1.0, 2.0], b=[1.0, -1.0]))
+    assert not recwarn.list
 
 
 # --- 2. categorical cross-entropy against numpy formulas -------------------
@@ -1020,9 +1181,9 @@ def as_tuple(result):
 
 
 THREAD_CALLS = {
-    "logsumexp": lambda z, y, p, nt: fx.logsumexp(z, n_threads=nt),
-    "softmax": lambda z, y, p, nt: fx.softmax(z, n_threads=nt),
-    "log_softmax": lambda z, y, p, nt: fx.log_softmax(z, n_threads=nt),
+    "logsumexp": lambda z, y, p, nt: fx.logsumexp(z, axis=-1, n_threads=nt),
+    "softmax": lambda z, y, p, nt: fx.softmax(z, axis=-1, n_threads=nt),
+    "log_softmax": lambda z, y, p, nt: fx.log_softmax(z, axis=-1, n_threads=nt),
     "cross_entropy_hard": lambda z, y, p, nt: fx.cross_entropy_with_grad(
         z, y, label_smoothing=0.1, reduction="none", n_threads=nt
     ),
@@ -1062,5 +1223,5 @@ def test_lse_family_repeated_calls_match_scipy(func_name):
     for _ in range(500):
         a = rng.normal(scale=5.0, size=(6, 9))
         expected = getattr(scipy.special, func_name)(a, axis=-1)
-        got = getattr(fx, func_name)(a)
+        got = getattr(fx, func_name)(a, axis=-1)
         np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)

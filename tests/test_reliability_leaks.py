@@ -44,8 +44,8 @@ TRACED_BUDGET = 16 * 2**10
 RNG = np.random.default_rng(0)
 Z = RNG.normal(size=(8, 5))
 Y = RNG.integers(0, 5, 8)
-P = fx.softmax(RNG.normal(size=(8, 5)))
-Q = fx.softmax(RNG.normal(size=(8, 5)))
+P = fx.softmax(RNG.normal(size=(8, 5)), axis=-1)
+Q = fx.softmax(RNG.normal(size=(8, 5)), axis=-1)
 ZB = RNG.normal(size=(8, 3)).astype(np.float32)
 YB = (ZB > 0).astype(np.float32)
 Z_NAN = np.where(np.arange(40).reshape(8, 5) == 17, np.nan, Z)
@@ -69,7 +69,7 @@ def raises(call, error):
 
 CASES = {
     "logsumexp": lambda: fx.logsumexp(Z, axis=0, keepdims=True),
-    "softmax_out": lambda: fx.softmax(Z, out=OUT),
+    "softmax_out": lambda: fx.softmax(Z, axis=-1, out=OUT),
     "log_softmax_strided": lambda: fx.log_softmax(Z.T, axis=0, n_threads=2),
     "cross_entropy_options": lambda: fx.cross_entropy(
         Z,

@@ -44,7 +44,7 @@ def read_only(a):
 Z = read_only(RNG.normal(scale=3.0, size=(N_SAMPLES, N_CLASSES)))
 Z32 = read_only(Z.astype(np.float32))
 Y = read_only(RNG.integers(0, N_CLASSES, N_SAMPLES))
-P = read_only(fx.softmax(RNG.normal(size=(N_SAMPLES, N_CLASSES))))
+P = read_only(fx.softmax(RNG.normal(size=(N_SAMPLES, N_CLASSES)), axis=-1))
 W_CLASS = read_only(RNG.uniform(0.5, 2.0, N_CLASSES))
 W_SAMPLE = read_only(RNG.uniform(0.0, 3.0, N_SAMPLES))
 YB = read_only((RNG.uniform(size=(N_SAMPLES, N_CLASSES)) < 0.3).astype(float))
@@ -52,10 +52,10 @@ YB = read_only((RNG.uniform(size=(N_SAMPLES, N_CLASSES)) < 0.3).astype(float))
 
 # One entry per function (and option set): n_threads -> tuple of arrays.
 CASES = {
-    "logsumexp": lambda n: (fx.logsumexp(Z, n_threads=n),),
+    "logsumexp": lambda n: (fx.logsumexp(Z, axis=-1, n_threads=n),),
     "logsumexp_axis0": lambda n: (fx.logsumexp(Z32, axis=0, n_threads=n),),
-    "softmax": lambda n: (fx.softmax(Z, n_threads=n),),
-    "log_softmax": lambda n: (fx.log_softmax(Z32, n_threads=n),),
+    "softmax": lambda n: (fx.softmax(Z, axis=-1, n_threads=n),),
+    "log_softmax": lambda n: (fx.log_softmax(Z32, axis=-1, n_threads=n),),
     "cross_entropy": lambda n: (
         fx.cross_entropy(
             Z,
@@ -189,7 +189,7 @@ def released_gil(call, attempts=5) -> bool:
 
 BIG = read_only(RNG.normal(size=(20_000, 100)))
 BIG_Y = read_only(RNG.integers(0, 100, 20_000))
-BIG_P = read_only(fx.softmax(BIG))
+BIG_P = read_only(fx.softmax(BIG, axis=-1))
 LOSS_OUT = np.empty(20_000)
 GRAD_OUT = np.empty_like(BIG)
 ONES_C, ONES_S = np.ones(100), np.ones(20_000)

@@ -33,7 +33,7 @@ def test_cross_entropy_with_grad_is_thread_independent(logits):
 
 def test_soft_cross_entropy_is_thread_independent(logits):
     """Soft-target loss and gradient do not depend on n_threads."""
-    target = fx.softmax(logits[::-1].copy())
+    target = fx.softmax(logits[::-1].copy(), axis=-1)
     same_for_all_thread_counts(
         lambda n: fx.cross_entropy_with_grad(logits, target, n_threads=n)
     )
@@ -69,9 +69,9 @@ def test_lse_family_is_thread_independent(logits):
     """logsumexp, softmax, log_softmax, entropy do not depend on n_threads."""
     same_for_all_thread_counts(
         lambda n: (
-            fx.logsumexp(logits, n_threads=n),
-            fx.softmax(logits, n_threads=n),
-            fx.log_softmax(logits, n_threads=n),
-            fx.entropy(fx.softmax(logits), n_threads=n),
+            fx.logsumexp(logits, axis=-1, n_threads=n),
+            fx.softmax(logits, axis=-1, n_threads=n),
+            fx.log_softmax(logits, axis=-1, n_threads=n),
+            fx.entropy(fx.softmax(logits, axis=-1), n_threads=n),
         )
     )

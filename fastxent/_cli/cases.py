@@ -125,7 +125,7 @@ class KernelCase:
         logits = rng.normal(scale=_LOGIT_SCALE, size=shape).astype(self.dtype)
         arrays = {"logits": logits, "labels": rng.integers(0, self.n_classes, shape[0])}
         if self.kernel == "log_loss":
-            arrays["proba"] = fx.softmax(logits)
+            arrays["proba"] = fx.softmax(logits, axis=1)
         return arrays
 
 
@@ -420,7 +420,7 @@ def _bceg_torch(case, inputs, n_threads):
 def _ls_fastxent(case, inputs, n_threads):
     logits = inputs["logits"]
     return Implementation(
-        lambda: fx.log_softmax(logits, n_threads=n_threads), _array_only
+        lambda: fx.log_softmax(logits, axis=1, n_threads=n_threads), _array_only
     )
 
 

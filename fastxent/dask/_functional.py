@@ -16,11 +16,12 @@ returns a lazy dask array. How the result matches the in-memory one:
   terms are bitwise the in-memory ones and the total weight stays finite.
 
 Chunking: arrays may be chunked along every sample axis. An axis the kernels
-reduce over (the class axis, the label axes of the binary loss) is
-rechunked into one chunk when it is split, which copies data between blocks;
-``axis=None`` (normalise over every element) makes the whole array one
-block. Targets and weights are rechunked to the blocks of the logits, and
-in-memory ones are split to match.
+reduce over (the class axis, the label axes of the binary loss, every axis
+of a tuple ``axis``) is rechunked into one chunk when it is split, which
+copies data between blocks; ``axis=None``, the default of the log-sum-exp
+family as in scipy, makes the whole array one block (pass ``axis=-1`` for
+rows chunked along samples). Targets and weights are rechunked to the
+blocks of the logits, and in-memory ones are split to match.
 
 Checks that need only dtype and shape run at once, as in memory; checks of
 values (NaN logits, labels out of range, negative weights) run in each
@@ -48,7 +49,10 @@ from fastxent._information import kl_divergence as _kl_numpy
 from fastxent._logsumexp import log_softmax as _log_softmax_numpy
 from fastxent._logsumexp import logsumexp as _logsumexp_numpy
 from fastxent._logsumexp import softmax as _softmax_numpy
+from fastxent._logsumexp import weighted_dtype
 from fastxent._validation import (
+    broadcast_shape,
+    check_axes,
     check_axis,
     check_label_smoothing,
     check_n_threads,
@@ -89,49 +93,106 @@ def _threads(n_threads):
 # Section 1: logsumexp, softmax, log_softmax
 
 
-def logsumexp(a, axis=-1, *, keepdims=False, n_threads=None):
-    """:func:`fastxent.logsumexp` on a dask array, block by block."""
-    threads = _threads(n_threads)
-    a = as_real_dask(a, "a")
-    func = functools.partial(
-        _logsumexp_numpy, axis=axis, keepdims=keepdims, n_threads=threads
-    )
-    if axis is None:
-        chunks = ((1,),) * a.ndim if keepdims else None
-        drop = [] if keepdims else list(range(a.ndim))
-        return a.rechunk(-1).map_blocks(
-            func, drop_axis=drop, chunks=chunks, dtype=a.dtype
-        )
-    if a.ndim == 0:
-        a = a.reshape(1)  # as in memory: one row of one element
-    axis = check_axis(axis, a.ndim, "a")
-    a = whole_axes(a, [axis])
+def _lse_block(a, b=None, **options):
+    """One block: the in-memory ``logsumexp`` of its values (and weights)."""
+    return _logsumexp_numpy(a, b=b, **options)
+
+
+def _lse_inputs(a, b):
+    """(a, b, dtype of the result): ``a`` a dask array of at least one
+    dimension, ``b`` None, a Python number, or a dask array of ``a``'s shape.
+
+    With weights, ``a`` and ``b`` keep their own dtypes, so that each block
+    promotes them as the in-memory function does; a Python number ``b`` is
+    handed to every block as it is (numpy does not let it widen float32).
+    """
+    if b is None:
+        a = as_real_dask(a, "a")
+        return (a.reshape(1) if a.ndim == 0 else a), None, a.dtype
+    a = as_dask(a, "a")
+    if type(b) in (bool, int, float):
+        dtype = weighted_dtype(a.dtype, np.asarray(b).dtype, b)
+        return (a.reshape(1) if a.ndim == 0 else a), b, dtype
+    b_array = as_dask(b, "b")
+    dtype = weighted_dtype(a.dtype, b_array.dtype, b)
+    shape = broadcast_shape(a.shape, b_array.shape, "a", "b") or (1,)
+    return da.broadcast_to(a, shape), da.broadcast_to(b_array, shape), dtype
+
+
+def _reduce_blocks(block, arrays, axes, keepdims, return_sign, dtype):
+    """``block`` mapped over ``arrays``, whose ``axes`` are whole in each block.
+
+    With ``return_sign`` each block computes a (lse, sign) pair, split into
+    two lazy arrays by two light tasks.
+    """
     if keepdims:
-        chunks = a.chunks[:axis] + ((1,) * len(a.chunks[axis]),) + a.chunks[axis + 1 :]
-        return a.map_blocks(func, chunks=chunks, dtype=a.dtype)
-    return a.map_blocks(func, drop_axis=axis, dtype=a.dtype)
+        chunks = arrays[0].chunks
+        shape = {
+            "chunks": tuple((1,) if i in axes else c for i, c in enumerate(chunks))
+        }
+    else:
+        shape = {"drop_axis": list(axes)}
+    if not return_sign:
+        return da.map_blocks(block, *arrays, dtype=dtype, **shape)
+    n_dims = arrays[0].ndim - (0 if keepdims else len(axes))
+    pairs = da.map_blocks(block, *arrays, meta=np.empty((0,) * n_dims), **shape)
+    return tuple(
+        pairs.map_blocks(functools.partial(_pick, i), dtype=dtype) for i in (0, 1)
+    )
 
 
-def _normalise(numpy_func, a, axis, out, n_threads):
+def logsumexp(
+    a, axis=None, b=None, keepdims=False, return_sign=False, *, n_threads=None
+):
+    """:func:`fastxent.logsumexp` on dask arrays, block by block.
+
+    Each reduced axis is rechunked into one chunk (``axis=None``: the whole
+    array becomes one block, which must fit in a worker's memory), so every
+    block is reduced by the in-memory function and the values are bitwise
+    the in-memory ones. Returns a lazy array, or a pair of them with
+    ``return_sign``.
+    """
+    threads = _threads(n_threads)
+    a, b, dtype = _lse_inputs(a, b)
+    axes = check_axes(axis, a.ndim, "a")
+    a = whole_axes(a, axes)
+    options = {"axis": axes, "keepdims": keepdims, "return_sign": return_sign}
+    arrays = [a]
+    if isinstance(b, da.Array):
+        arrays.append(match_chunks(b, a.chunks))
+    elif b is not None:
+        options["b"] = b
+    block = functools.partial(_lse_block, n_threads=threads, **options)
+    return _reduce_blocks(block, arrays, axes, keepdims, return_sign, dtype)
+
+
+def _normalise(numpy_func, x, axis, out, n_threads):
     _refuse_out(out)
     threads = _threads(n_threads)
-    a = as_real_dask(a, "a")
+    x = as_real_dask(x, "x")
+    # As in memory, a 0-d input is one element and an axis of 0 or -1 is valid.
+    axes = check_axes(axis, max(x.ndim, 1), "x")
+    x = whole_axes(x, axes) if x.ndim else x
     func = functools.partial(numpy_func, axis=axis, n_threads=threads)
-    if axis is None or a.ndim == 0:
-        a = a.rechunk(-1)
-    else:
-        a = whole_axes(a, [check_axis(axis, a.ndim, "a")])
-    return a.map_blocks(func, dtype=a.dtype)
+    return x.map_blocks(func, dtype=x.dtype)
 
 
-def softmax(a, axis=-1, *, out=None, n_threads=None):
-    """:func:`fastxent.softmax` on a dask array, block by block."""
-    return _normalise(_softmax_numpy, a, axis, out, n_threads)
+def softmax(x, axis=None, *, out=None, n_threads=None):
+    """:func:`fastxent.softmax` on a dask array, block by block.
+
+    Each axis of ``axis`` is rechunked into one chunk (``axis=None``: the
+    whole array becomes one block, which must fit in a worker's memory).
+    """
+    return _normalise(_softmax_numpy, x, axis, out, n_threads)
 
 
-def log_softmax(a, axis=-1, *, out=None, n_threads=None):
-    """:func:`fastxent.log_softmax` on a dask array, block by block."""
-    return _normalise(_log_softmax_numpy, a, axis, out, n_threads)
+def log_softmax(x, axis=None, *, out=None, n_threads=None):
+    """:func:`fastxent.log_softmax` on a dask array, block by block.
+
+    Each axis of ``axis`` is rechunked into one chunk (``axis=None``: the
+    whole array becomes one block, which must fit in a worker's memory).
+    """
+    return _normalise(_log_softmax_numpy, x, axis, out, n_threads)
 
 
 # ---------------------------------------------------------------------------

@@ -277,7 +277,7 @@ def _is_softmax_of(logits, estimator, X, n_classes) -> bool:
     proba = np.asarray(estimator.predict_proba(_safe_indexing(X, rows)))
     if proba.shape != (rows.size, n_classes):
         return False
-    expected = softmax(logits[rows].astype(np.float64))
+    expected = softmax(logits[rows].astype(np.float64), axis=1)
     dtype = proba.dtype if proba.dtype.kind == "f" else np.dtype(np.float64)
     atol = _CHECK_ULPS * float(np.finfo(dtype).eps)
     return bool(np.allclose(proba, expected, rtol=_CHECK_RTOL, atol=atol))

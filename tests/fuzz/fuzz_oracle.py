@@ -226,6 +226,16 @@ def check_axis(axis, ndim, problems, *, allow_none=False):
     return int(axis) % ndim
 
 
+def check_axes(axis, ndim, problems):
+    """An int, None or a tuple of distinct ints, normalised (-1 after a problem)."""
+    if not isinstance(axis, tuple):
+        return check_axis(axis, ndim, problems, allow_none=True)
+    axes = tuple(check_axis(i, ndim, problems) for i in axis)
+    if len(set(axes)) < len(axes):
+        problems.value("axis")
+    return axes
+
+
 def nonnegative_finite(arr, name, problems) -> bool:
     with np.errstate(invalid="ignore"):
         ok = bool(np.all(np.isfinite(arr) & (arr >= 0)))
@@ -294,21 +304,22 @@ def lse_family(call):
     problems = Problems()
     kw = call.kwargs
     check_n_threads(kw.get("n_threads"), problems)
-    a = real_array(call.args[0], "a", problems)
+    name = "a" if call.name == "logsumexp" else "x"
+    a = real_array(call.args[0], name, problems)
     if a is None:
         problems.raise_if_any()
     shape_in = a.shape
     rows = a.reshape(1) if a.ndim == 0 else a
-    axis = check_axis(kw.get("axis", -1), rows.ndim, problems, allow_none=True)
+    axis = check_axes(kw.get("axis"), rows.ndim, problems)
     dtype = a.dtype
     if call.name != "logsumexp":
         check_out(kw.get("out"), shape_in, dtype, problems)
     problems.raise_if_any()
 
-    # A 0-d input is one row of one value, except that axis=None keeps
-    # numpy's keepdims convention (a result of a.ndim axes of length 1).
-    x = (a if axis is None else rows).astype(np.float64)
-    row_length = max(x.size if axis is None else x.shape[axis], 1)
+    # A 0-d input is one row of one value, as scipy's logsumexp reads it.
+    x = rows.astype(np.float64)
+    reduced = range(x.ndim) if axis is None else np.atleast_1d(axis)
+    row_length = max(math.prod(x.shape[i] for i in reduced), 1)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         finite = np.where(np.isfinite(x), np.abs(x), 0.0)
@@ -319,20 +330,17 @@ def lse_family(call):
             else:  # log(0); scipy fails on some empty shapes
                 ref = np.full(np.sum(x, axis=axis, keepdims=keepdims).shape, -np.inf)
             scale = finite.max(axis=axis, keepdims=keepdims, initial=0.0)
-            if axis is None:
-                ref = ref.reshape((1,) * a.ndim if keepdims else ())
-                scale = scale.reshape(ref.shape)
             atol = ULPS * row_length * eps_of(dtype) * (scale + 1.0)
-            scalar = ref.ndim == 0
         else:
             func = sp.softmax if call.name == "softmax" else sp.log_softmax
             # scipy has no softmax of an empty array; it is empty.
             ref = func(x, axis=axis) if x.size else x
-            ref = ref.reshape(shape_in)
+            ref = np.asarray(ref).reshape(shape_in)
             mag = 1.0 if call.name == "softmax" else np.abs(ref) + 1.0
             atol = ULPS * row_length * eps_of(dtype)
             atol = atol * np.where(np.isfinite(ref), mag, 0.0)
-            scalar = False
+        # Results of no dimension are numpy scalars, as scipy's (out= aside).
+        scalar = ref.ndim == 0 and kw.get("out") is None
     return Expected(
         [np.asarray(ref, np.float64)], [np.asarray(atol)], dtype, [scalar],
         kw.get("out"),
