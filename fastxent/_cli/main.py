@@ -112,20 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="the thread count whose runs the plot shows (default: the largest)",
     )
 
+    from fastxent._cli import score as score_command
+
     score = commands.add_parser(
         "score",
         help="cross-entropy of logits stored in a CSV file",
-        description="Score the logits of a classifier stored in a CSV file "
-        "(header, then rows 'label,logit_0,...,logit_k'): accuracy, mean "
-        "cross-entropy in nats and bits, and the confident rows the textbook "
-        "formula rounds to a loss of 0. Needs numpy only.",
+        description=score_command.HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    score.add_argument(
-        "csv",
-        nargs="?",
-        metavar="FILE",
-        help="the CSV file (default: the bundled iris_logits.csv)",
-    )
+    score_command.add_arguments(score)
     return parser
 
 
@@ -135,8 +130,8 @@ def main(argv=None) -> int:
     Returns
     -------
     exit_code : int
-        0 on success, 2 for a missing optional dependency, 1 when stdout
-        was closed early.
+        0 on success, 2 for a missing optional dependency or a file
+        ``score`` cannot read, 1 when stdout was closed early.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -155,7 +150,11 @@ def main(argv=None) -> int:
         if args.command == "score":
             from fastxent._cli import score
 
-            return score.run(args.csv)
+            try:
+                return score.run(args.csv, score.Layout.from_args(args))
+            except score.BadCsv as problem:
+                print(f"{PROG} score: {problem}", file=sys.stderr)
+                return 2
         from fastxent._cli import demo
 
         datasets = getattr(args, "datasets", demo.DATASETS)
