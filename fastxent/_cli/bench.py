@@ -18,9 +18,9 @@ import numpy as np
 from fastxent._cli import cases as kernel_cases
 from fastxent._cli import estimators
 from fastxent._cli.memory import peak_rss_bytes, peak_traced_bytes, rss_supported
-from fastxent._cli.optional import optional, require
 from fastxent._cli.progress import ProgressBar
 from fastxent._cli.report import KernelMemory, KernelTiming, render
+from fastxent._optional import optional, require
 
 
 @dataclass(frozen=True)

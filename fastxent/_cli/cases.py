@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 import fastxent as fx
-from fastxent._cli.optional import optional
+from fastxent._optional import optional
 
 KERNELS = (
     "cross_entropy",

@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from fastxent._cli.optional import require
+from fastxent._optional import require
 
 DATASETS = ("iris", "wine", "breast_cancer", "digits")
 N_FOLDS = 5

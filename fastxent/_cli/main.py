@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from fastxent._cli.optional import MissingDependency
+from fastxent._optional import MissingDependency
 
 PROG = "python -m fastxent"
 

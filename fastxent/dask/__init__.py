@@ -26,9 +26,6 @@ concept per file:
 Needs dask and distributed: ``pip install "fastxent[dask]"``.
 """
 
-try:
-    import dask.array  # noqa: F401
-except ImportError as error:  # pragma: no cover - dask arrays need dask
-    raise ImportError(
-        'fastxent.dask needs dask: pip install "fastxent[dask]"'
-    ) from error
+from fastxent._optional import require
+
+require("dask.array", "fastxent.dask")

@@ -6,8 +6,14 @@ over the implicitly standardised design of ``_design.py``), a penalty
 (``_penalty.py``: l2, l1, elastic net, with proximal operator and optimality
 measure) and a solver (``_solvers.py``: agd, gd, sgd, lbfgs), in the style of
 skglm; ``_logistic.py`` is the scikit-learn front.
+
+Needs scikit-learn (``pip install "fastxent[sklearn]"``).
 """
 
-from fastxent.linear_model._logistic import LogisticRegression
+from fastxent._optional import require
+
+require("sklearn", "fastxent.linear_model")
+
+from fastxent.linear_model._logistic import LogisticRegression  # noqa: E402
 
 __all__ = ["LogisticRegression"]

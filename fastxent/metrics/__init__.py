@@ -9,12 +9,9 @@ Needs scikit-learn (``pip install "fastxent[sklearn]"``); ``import fastxent``
 does not.
 """
 
-try:
-    import sklearn  # noqa: F401
-except ImportError as error:
-    raise ImportError(
-        'fastxent.metrics needs scikit-learn: pip install "fastxent[sklearn]"'
-    ) from error
+from fastxent._optional import require
+
+require("sklearn", "fastxent.metrics")
 
 from fastxent.metrics._log_loss import log_loss  # noqa: E402
 from fastxent.metrics._scorers import (  # noqa: E402
