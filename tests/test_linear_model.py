@@ -284,7 +284,7 @@ def test_auto_solver_picks_lbfgs_for_smooth_objectives(params, runs):
     X, y = dataset("iris")
     auto = LogisticRegression(**params).fit(X, y)
     named = LogisticRegression(solver=runs, **params).fit(X, y)
-    assert auto.n_iter_ == named.n_iter_
+    np.testing.assert_array_equal(auto.n_iter_, named.n_iter_)
     np.testing.assert_array_equal(auto.coef_, named.coef_)
 
 
@@ -350,7 +350,7 @@ def test_fit_checks_labels_once_not_per_evaluation(monkeypatch, n_classes):
     X, y = dataset("iris")
     X, y = X[y < n_classes], y[y < n_classes]
     model = LogisticRegression(tol=1e-8).fit(X, y, sample_weight=sample_weights(len(y)))
-    assert model.n_iter_ > 5
+    assert model.n_iter_[0] > 5
     assert calls == []
 
 
@@ -458,7 +458,8 @@ def test_loss_curve_is_monotone(solver):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
     curve = np.array(model.loss_curve_)
-    assert len(curve) == model.n_iter_ == 200
+    assert len(curve) == 200
+    assert model.n_iter_.tolist() == [200]
     assert np.all(np.diff(curve) <= 1e-12 * curve[:-1])
 
 
@@ -492,13 +493,39 @@ def test_diverging_fixed_step_is_reported(solver):
             model.fit(X, y)
 
 
-def test_convergence_warning_and_n_iter():
-    """max_iter ending the fit warns; n_iter_ counts the iterations."""
+@pytest.mark.parametrize(
+    ("params", "solver"),
+    [
+        ({}, "lbfgs"),
+        ({"l1_ratio": 0.5}, "agd"),
+        ({"solver": "gd"}, "gd"),
+        ({"solver": "sgd", "random_state": 0}, "sgd"),
+    ],
+)
+def test_convergence_warning_and_n_iter(params, solver):
+    """max_iter ending the fit warns as scikit-learn's lbfgs does, naming the
+    solver that ran; n_iter_ counts the iterations."""
     X, y = dataset("digits")
-    with pytest.warns(ConvergenceWarning, match="did not converge"):
-        model = LogisticRegression(max_iter=3).fit(X, y)
-    assert model.n_iter_ == 3
+    expected = rf"^{solver} failed to converge after 3 iteration\(s\) \(max_iter=3\)"
+    with pytest.warns(ConvergenceWarning, match=expected):
+        model = LogisticRegression(max_iter=3, **params).fit(X, y)
+    assert model.n_iter_.tolist() == [3]
     assert len(model.loss_curve_) == 3
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_n_iter_is_shaped_as_scikit_learns(n_classes):
+    """n_iter_ is an int32 array of shape (1,), binary or multiclass, as
+    scikit-learn's LogisticRegression's; partial_fit leaves [1]."""
+    X, y = dataset("iris")
+    X, y = X[y < n_classes], y[y < n_classes]
+    ours = LogisticRegression().fit(X, y)
+    theirs = SkLogisticRegression(max_iter=1000).fit(X, y)
+    assert ours.n_iter_.shape == theirs.n_iter_.shape == (1,)
+    assert ours.n_iter_.dtype == theirs.n_iter_.dtype
+    assert ours.n_iter_[0] == len(ours.loss_curve_)
+    ours.partial_fit(X, y)
+    assert ours.n_iter_.tolist() == [1]
 
 
 def test_verbose_prints_progress(capsys):
@@ -672,7 +699,7 @@ def test_warm_start_continues_from_the_last_fit():
     model = LogisticRegression(warm_start=True, tol=1e-5, max_iter=5000).fit(X, y)
     first = stacked(model).copy()
     model.fit(X, y)
-    assert model.n_iter_ <= 1
+    assert model.n_iter_[0] <= 1
     np.testing.assert_allclose(stacked(model), first, rtol=1e-6, atol=1e-8)
 
     model = LogisticRegression(warm_start=True, max_iter=25, tol=0)
@@ -760,6 +787,42 @@ def test_clone_and_pickle_round_trip():
     assert not hasattr(copy, "coef_")
     restored = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(restored.predict_proba(X), model.predict_proba(X))
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l2", "elasticnet", None])
+def test_penalty_points_to_l1_ratio_and_C(penalty):
+    """scikit-learn's deprecated penalty= raises an error naming l1_ratio and C,
+    from the constructor, set_params and a grid over a pipeline's step."""
+    X, y = dataset("iris")
+    replacement = r"set l1_ratio and C instead.*got penalty="
+    with pytest.raises(TypeError, match=replacement):
+        LogisticRegression(penalty=penalty)
+    with pytest.raises(ValueError, match=replacement):
+        LogisticRegression().set_params(penalty=penalty)
+    grid = GridSearchCV(
+        make_pipeline(StandardScaler(), LogisticRegression()),
+        {"logisticregression__penalty": [penalty]},
+        cv=2,
+        error_score="raise",
+    )
+    with pytest.raises(ValueError, match=replacement):
+        grid.fit(X, y)
+
+
+def test_parameters_are_unchanged_by_the_penalty_guard():
+    """The signature, get_params and set_params are those of the parameters:
+    no penalty, no catch-all keyword."""
+    import inspect
+
+    signature = inspect.signature(LogisticRegression)
+    assert "penalty" not in signature.parameters
+    assert all(p.kind is p.KEYWORD_ONLY for p in signature.parameters.values())
+    model = LogisticRegression(C=0.5, l1_ratio=0.25)
+    assert sorted(model.get_params()) == sorted(signature.parameters)
+    assert model.set_params(l1_ratio=1.0) is model
+    assert model.get_params()["l1_ratio"] == 1.0
+    with pytest.raises(TypeError, match="unexpected keyword argument 'alpha'"):
+        LogisticRegression(alpha=1.0)
 
 
 @pytest.mark.parametrize(

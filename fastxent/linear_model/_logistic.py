@@ -8,6 +8,7 @@ fastxent's ``log_softmax`` / ``softmax``.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 import warnings
@@ -47,6 +48,30 @@ _DEFAULT_BATCH_SIZE = 256
 _BLAS_THREADS_MIN_SIZE = 1_000_000  # entries (or nonzeros) of X
 
 _threadpool_controller = None
+
+# scikit-learn deprecated ``penalty`` in 1.8 (removed in 1.10) in favour of
+# l1_ratio and C, the only penalty parameters here: code ported from it meets
+# this instead of Python's bare "unexpected keyword argument".
+_NO_PENALTY = (
+    "LogisticRegression has no penalty parameter (scikit-learn deprecated it "
+    "in 1.8): set l1_ratio and C instead, l1_ratio=0 for penalty='l2', "
+    "l1_ratio=1 for 'l1', 0 < l1_ratio < 1 for 'elasticnet', and C=np.inf for "
+    "None; got penalty={!r}"
+)
+
+
+def _refuse_penalty(init):
+    """Wrap ``__init__`` so that ``penalty=`` raises ``TypeError`` naming its
+    replacements; ``functools.wraps`` keeps the signature that
+    ``get_params`` reads."""
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        if "penalty" in kwargs:
+            raise TypeError(_NO_PENALTY.format(kwargs["penalty"]))
+        init(self, *args, **kwargs)
+
+    return wrapper
 
 
 def _blas_limit(X, n_threads):
@@ -103,10 +128,25 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     max_iter : int, default=1000
         Maximum iterations (epochs for ``"sgd"``).
     tol : float, default=1e-4
-        Stop when the largest entry of the gradient of the objective divided
-        by ``sum_i s_i`` with respect to ``coef_`` and ``intercept_`` is at
-        most ``tol`` (for an l1 part: the distance of minus that gradient to
-        the l1 subdifferential). The same scale as scikit-learn's lbfgs.
+        The fit has converged, and stops, at the first iterate where
+        ``max_j |g_j| <= tol``, ``g`` the gradient of the objective above
+        divided by ``sum_i s_i``, with respect to every entry of ``coef_``
+        and ``intercept_`` (the user's coordinates, not the standardised
+        ones). With an l1 part, ``|g_j|`` for an entry of ``coef_`` becomes
+        the distance of ``-g_j`` to the l1 subdifferential:
+        ``|g_j + a sign(w_j)|`` where the coefficient ``w_j`` is nonzero,
+        ``max(|g_j| - a, 0)`` where it is zero, ``a = l1_ratio / (C sum_i
+        s_i)``. The measure is 0 exactly at the minimum. It is tested at the
+        start and after every iteration (after every epoch for ``"sgd"``;
+        for ``"agd"`` with an l1 part, at the iterates where a cheaper
+        estimate says it may hold). It is the quantity scikit-learn's lbfgs
+        compares with its ``tol`` (the largest projected gradient entry, on
+        the same per-sample objective); a small decrease of the objective,
+        which also stops scikit-learn's lbfgs, does not stop this one. The fit
+        also ends, unconverged and with a ``ConvergenceWarning``, after
+        ``max_iter`` iterations or, for the full-batch solvers, where no
+        step decreases the objective any more (its rounding level); with
+        ``tol=0`` one of these ends every fit.
     learning_rate : "auto" or float, default="auto"
         Step size. ``"auto"`` starts from the inverse of the Lipschitz bound
         of the gradient (power iteration on X) and adapts it (line search;
@@ -143,8 +183,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         One row for two classes (the logit of ``classes_[1]``).
     intercept_ : ndarray of shape (1,) or (n_classes,)
         Intercepts (zeros when ``fit_intercept=False``).
-    n_iter_ : int
-        Iterations (epochs) of the last fit.
+    n_iter_ : ndarray of shape (1,)
+        Iterations (epochs for ``"sgd"``) of the last fit, as int32, one
+        entry for any number of classes, as scikit-learn's
+        ``LogisticRegression`` reports them; ``[1]`` after
+        :meth:`partial_fit`.
     loss_curve_ : list of float
         Objective divided by ``sum_i s_i`` after each iteration; for
         :meth:`partial_fit`, after each call, on that call's data.
@@ -184,6 +227,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     array([0, 0])
     """
 
+    @_refuse_penalty
     def __init__(
         self,
         *,
@@ -219,6 +263,23 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+    def set_params(self, **params) -> LogisticRegression:
+        """Set parameters, as scikit-learn's ``set_params`` does.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters; ``penalty`` raises ``ValueError`` naming
+            ``l1_ratio`` and ``C``, which replace it.
+
+        Returns
+        -------
+        self : LogisticRegression
+        """
+        if "penalty" in params:
+            raise ValueError(_NO_PENALTY.format(params["penalty"]))
+        return super().set_params(**params)
 
     def fit(self, X, y, sample_weight=None) -> LogisticRegression:
         """Fit the model to ``(X, y)``.
@@ -271,18 +332,18 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             fixed_step=self.learning_rate != "auto",
             random_state=check_random_state(self.random_state),
         )
-        self.n_iter_ = result.n_iter
+        self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
         self.loss_curve_ = list(result.history)
         self._sgd_step = result.step if solver == "sgd" else None
         if np.isinf(self.C) and backend is None:
             # In memory only: the test needs every sample's logits at hand.
             _warn_if_separated(self, X, y_index, sample_weight)
         if not result.converged:
+            # Worded as scikit-learn's lbfgs warning, which users search for.
             warnings.warn(
-                f"LogisticRegression(solver={solver!r}) did not converge in "
-                f"max_iter={self.max_iter} iterations: optimality "
-                f"{result.optimality:.3e} > tol={self.tol:g}. Increase max_iter "
-                "or loosen tol.",
+                f"{solver} failed to converge after {result.n_iter} iteration(s) "
+                f"(max_iter={self.max_iter}): optimality {result.optimality:.3e} "
+                f"> tol={self.tol:g} (see tol). Increase max_iter or loosen tol.",
                 ConvergenceWarning,
                 stacklevel=2,
             )
@@ -387,7 +448,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             fixed_step=self.learning_rate != "auto",
             random_state=check_random_state(self.random_state),
         )
-        self.n_iter_ = 1
+        self.n_iter_ = np.array([1], dtype=np.int32)
         self.loss_curve_ = (
             [] if first_call else list(getattr(self, "loss_curve_", []))
         ) + result.history
