@@ -17,6 +17,16 @@ from fastxent._cli.main import main, restart_bench_with_passive_openmp
 from fastxent._cli.progress import ProgressBar
 
 TINY_CASES = cases.kernel_cases(shapes=((300, 2), (50, 7)))
+# One small case per kernel and one estimator problem: bench in seconds.
+_TINY_SETTINGS = bench.Settings(
+    shapes=((2_000, 2),),
+    dtypes=(np.float64,),
+    repeats=1,
+    budget_seconds=0.0,
+    problems=("digits",),
+    solvers=("lbfgs",),
+    estimator_repeats=1,
+)
 
 
 def _printed_number(text, label):
@@ -273,32 +283,164 @@ def test_plot_writes_a_png(tmp_path):
 
 
 def test_progress_bar_writes_tenths_off_a_terminal():
-    """Off a terminal the bar writes a line per tenth of the work."""
+    """Off a terminal the bar writes a line per tenth of the work, each naming
+    the step that runs then."""
     stream = io.StringIO()
     progress = ProgressBar(20, stream=stream)
-    for _ in range(20):
-        progress.step("x")
+    for i in range(20):
+        progress.show(f"case {i}")
+        progress.step()
     progress.close()
     lines = stream.getvalue().splitlines()
-    # Tenths 0 to 10, then the closing line.
+    # The first label of tenths 0 to 9, the full bar, then the closing line.
     assert len(lines) == 12
-    assert lines[-2].startswith("[" + "#" * 30 + "] 20/20")
+    for tenth, line in enumerate(lines[:10]):
+        assert line.endswith(f"] {2 * tenth}/20  case {2 * tenth}")
+    assert lines[-2] == "[" + "#" * 30 + "] 20/20"
     assert lines[-1].startswith("done in")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal_names_the_current_step(monkeypatch):
+    """On a terminal every label is drawn as it is shown, whole if it fits the
+    width, and a step finishing does not blank it."""
+    monkeypatch.setenv("COLUMNS", "100")
+    stream = _Terminal()
+    progress = ProgressBar(3, stream=stream)
+    labels = [
+        "binary_cross_entropy_with_grad 1,000,000 float64, 2 threads",
+        "cross_entropy 2,000 x 1,000 float32, 1 threads",
+        "digits: sgd vs SGDClassifier, 2 threads",
+    ]
+    for done, label in enumerate(labels):
+        progress.show(label)
+        line = stream.getvalue().rsplit("\r", 1)[1]
+        assert line.rstrip().endswith(f"] {done}/3  {label}")
+        assert len(line) == 99
+        progress.step()
+        assert stream.getvalue().rsplit("\r", 1)[1] == line
+    progress.close()
+    assert re.fullmatch(
+        r"\[#{30}\] 3/3  done in \d+ s *\n", stream.getvalue().split("\r")[-1]
+    )
+
+
+def test_progress_bar_cuts_labels_to_the_terminal_width(monkeypatch):
+    """A label longer than the terminal is cut, so that the line never wraps."""
+    monkeypatch.setenv("COLUMNS", "50")
+    stream = _Terminal()
+    ProgressBar(4, stream=stream).show("x" * 80)
+    line = stream.getvalue().rsplit("\r", 1)[1]
+    # 49 columns: the 38 of the bar and its gap, 11 of the label.
+    assert line == "[" + "." * 30 + "] 0/4  " + "x" * 11
+
+
+def test_bench_progress_names_each_case_in_turn(monkeypatch):
+    """bench shows every kernel case and estimator job by name, in order."""
+    pytest.importorskip("sklearn")
+    shown = []
+    monkeypatch.setattr(ProgressBar, "show", lambda self, label: shown.append(label))
+    monkeypatch.setattr(bench, "QUICK", _TINY_SETTINGS)
+    assert bench.run(quick=True, threads=[1], plot_path=None, stream=io.StringIO()) == 0
+    kernels = [label.split()[0] for label in shown if label.endswith(", 1 threads")]
+    assert kernels[: len(cases.KERNELS)] == list(cases.KERNELS)
+    assert "digits: lbfgs vs lbfgs, 1 threads" in shown
+    assert shown[-1] == "digits: sgd vs SGDClassifier, 1 threads"
+
+
+def test_bench_plot_in_a_missing_directory_fails_before_measuring(
+    monkeypatch, tmp_path, capsys
+):
+    """bench --plot DIR/FILE.png with no DIR: one line, code 2, nothing run."""
+    pytest.importorskip("sklearn")
+
+    def no_measuring(*args, **kwargs):
+        raise AssertionError("measuring started")
+
+    monkeypatch.setattr(bench.kernel_cases, "kernel_cases", no_measuring)
+    missing = tmp_path / "nodir"
+    assert main(["bench", "--quick", "--plot", str(missing / "x.png")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"python -m fastxent bench: --plot {missing / 'x.png'}: "
+        f"no such directory: {missing}\n"
+    )
+
+
+def test_bench_plot_path_is_checked_by_the_command(tmp_path):
+    """``python -m fastxent bench --plot nodir/x.png`` exits with code 2 and
+    one line on stderr, at once."""
+    pytest.importorskip("sklearn")
+    import subprocess
+
+    run = subprocess.run(
+        [sys.executable, "-m", "fastxent", "bench", "--plot", "nodir/x.png"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2
+    assert run.stdout == ""
+    assert run.stderr == (
+        "python -m fastxent bench: --plot nodir/x.png: no such directory: nodir\n"
+    )
+
+
+def test_plot_path_with_an_unknown_format_is_refused(tmp_path):
+    """An extension matplotlib cannot write is refused before measuring."""
+    pytest.importorskip("matplotlib")
+    from fastxent._cli.plot import BadPlotPath, check_path
+
+    check_path(str(tmp_path / "ratios.png"))
+    check_path(str(tmp_path / "ratios"))
+    with pytest.raises(BadPlotPath, match=r"cannot write \.pgn files; use one of"):
+        check_path(str(tmp_path / "ratios.pgn"))
+
+
+def _is_dots(line):
+    return line.get_marker() == "o" and line.get_linestyle() == "None"
+
+
+def test_plot_bars_and_copy_dots_have_labelled_axes_of_their_own():
+    """Each kernel panel draws the peer ratios (higher is better) and the copy
+    ratios (lower is better) on two y axes, each labelled."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from fastxent._cli.plot import build_figure
+
+    timings = [
+        _timing("cross_entropy", 100, 0.01, 0.02, 0.005),
+        _timing("cross_entropy", 200, 0.01, 0.08, 0.0025),
+    ]
+    figure = build_figure(timings, [], "test")
+    try:
+        visible = [ax for ax in figure.axes if ax.get_visible()]
+        bars = [ax for ax in visible if ax.patches]
+        dots = [ax for ax in visible if any(_is_dots(line) for line in ax.lines)]
+        assert len(bars) == len(dots) == 1
+        assert bars[0] is not dots[0]
+        assert "higher is better" in bars[0].get_ylabel()
+        assert "lower is better" in dots[0].get_ylabel()
+        assert "copy time" in dots[0].get_ylabel()
+        (line,) = [line for line in dots[0].lines if _is_dots(line)]
+        np.testing.assert_allclose(line.get_ydata(), [2.0, 4.0])
+        legend_labels = [t.get_text() for t in figure.legends[0].get_texts()]
+        assert "fastxent time / copy time" in legend_labels
+    finally:
+        plt.close(figure)
 
 
 def test_bench_end_to_end_on_tiny_settings(monkeypatch, tmp_path):
     """bench runs every kernel and the estimators, and prints every table."""
     pytest.importorskip("sklearn")
-    tiny = bench.Settings(
-        shapes=((2_000, 2),),
-        dtypes=(np.float64,),
-        repeats=1,
-        budget_seconds=0.0,
-        problems=("digits",),
-        solvers=("lbfgs",),
-        estimator_repeats=1,
-    )
-    monkeypatch.setattr(bench, "QUICK", tiny)
+    monkeypatch.setattr(bench, "QUICK", _TINY_SETTINGS)
     out = io.StringIO()
     assert bench.run(quick=True, threads=[1], plot_path=None, stream=out) == 0
     text = out.getvalue()

@@ -18,6 +18,7 @@ import numpy as np
 from fastxent._cli import cases as kernel_cases
 from fastxent._cli import estimators
 from fastxent._cli.memory import peak_rss_bytes, peak_traced_bytes, rss_supported
+from fastxent._cli.plot import check_path, draw
 from fastxent._cli.progress import ProgressBar
 from fastxent._cli.report import KernelMemory, KernelTiming, render
 from fastxent._optional import optional, require
@@ -85,15 +86,25 @@ def run(
     """Measure, print the report on ``stream`` (stdout), draw the plot of the
     ``plot_threads`` runs (None: the most threads).
 
+    Missing dependencies and a ``plot_path`` that cannot be written are
+    found before anything is measured.
+
     Returns
     -------
     exit_code : int
+
+    Raises
+    ------
+    MissingDependency
+        Without scikit-learn or threadpoolctl, or matplotlib for a plot.
+    BadPlotPath
+        For a ``plot_path`` in no directory or of a format matplotlib lacks.
     """
     purpose = "python -m fastxent bench"
     require("sklearn", purpose)
     require("threadpoolctl", purpose)
     if plot_path is not None:
-        require("matplotlib", "python -m fastxent bench --plot")
+        check_path(plot_path)
     from fastxent._cli.timing import median_seconds, pinned_threads
 
     stream = sys.stdout if stream is None else stream
@@ -156,8 +167,6 @@ def run(
     stream.write(render(threads, timings, memories, comparisons, missing))
     stream.flush()
     if plot_path is not None:
-        from fastxent._cli.plot import draw
-
         title = "fastxent bench" + (" --quick" if quick else "")
         draw(timings, comparisons, plot_path, title, plot_threads)
         print(f"plot written to {plot_path}", file=sys.stderr)

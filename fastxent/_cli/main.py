@@ -130,23 +130,29 @@ def main(argv=None) -> int:
     Returns
     -------
     exit_code : int
-        0 on success, 2 for a missing optional dependency or a file
-        ``score`` cannot read, 1 when stdout was closed early.
+        0 on success, 2 for a missing optional dependency, a file
+        ``score`` cannot read or a ``--plot`` file ``bench`` cannot write,
+        1 when stdout was closed early.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "bench":
             from fastxent._cli import bench
+            from fastxent._cli.plot import BadPlotPath
 
             if args.plot_threads not in (None, *args.threads):
                 parser.error("--plot-threads must be one of the --threads")
-            return bench.run(
-                quick=args.quick,
-                threads=args.threads,
-                plot_path=args.plot,
-                plot_threads=args.plot_threads,
-            )
+            try:
+                return bench.run(
+                    quick=args.quick,
+                    threads=args.threads,
+                    plot_path=args.plot,
+                    plot_threads=args.plot_threads,
+                )
+            except BadPlotPath as problem:
+                print(f"{PROG} bench: {problem}", file=sys.stderr)
+                return 2
         if args.command == "score":
             from fastxent._cli import score
 

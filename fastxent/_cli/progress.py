@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 
 _WIDTH = 30
-# Redraw at most this often on a terminal: a redraw per step would cost more
-# than the fastest steps.
-_MIN_REDRAW_SECONDS = 0.1
 
 
 class ProgressBar:
     """``[#####.....]  12/40  label`` on one line of a terminal.
 
-    On a stream that is not a terminal (a CI log) it writes one line per
-    tenth of the work instead of carriage returns.
+    The label names what runs now: :meth:`show` sets it and redraws, and
+    :meth:`step` only counts, so that a finished step's label is never left
+    on the line while the next step runs. On a stream that is not a terminal
+    (a CI log) it writes a line at the first label of each tenth of the work
+    instead of carriage returns.
 
     Parameters
     ----------
@@ -27,45 +28,48 @@ class ProgressBar:
     def __init__(self, total: int, stream=None):
         self.total = max(int(total), 1)
         self.done = 0
+        self.label = ""
         self.stream = sys.stderr if stream is None else stream
         self._on_terminal = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last_draw = 0.0
         self._last_tenth = -1
         self._start = time.perf_counter()
 
-    def step(self, label: str = "") -> None:
-        """Count one finished step; ``label`` says what runs next."""
+    def step(self) -> None:
+        """Count one finished step; the next :meth:`show` draws it."""
         self.done = min(self.done + 1, self.total)
-        self._draw(label)
 
     def show(self, label: str) -> None:
-        """Say what runs now without counting a step."""
-        self._draw(label)
+        """Say what runs now, after :attr:`done` finished steps."""
+        self.label = label
+        self._draw()
 
     def close(self) -> None:
-        """Finish the line and report the elapsed time."""
-        elapsed = time.perf_counter() - self._start
+        """Draw the bar a last time and report the elapsed time."""
+        done = f"done in {time.perf_counter() - self._start:.0f} s"
         if self._on_terminal:
-            self._draw("", force=True)
-            self.stream.write(f"  done in {elapsed:.0f} s\n")
+            self.label = done
+            self._draw()
+            self.stream.write("\n")
         else:
-            self.stream.write(f"done in {elapsed:.0f} s\n")
+            self.label = ""
+            self._draw(force=True)
+            self.stream.write(done + "\n")
         self.stream.flush()
 
-    def _draw(self, label: str, force: bool = False) -> None:
+    def _draw(self, force: bool = False) -> None:
         filled = _WIDTH * self.done // self.total
         bar = f"[{'#' * filled}{'.' * (_WIDTH - filled)}] {self.done}/{self.total}"
         if self._on_terminal:
-            now = time.perf_counter()
-            if not force and now - self._last_draw < _MIN_REDRAW_SECONDS:
-                return
-            self._last_draw = now
-            # Pad to erase a longer previous label.
-            self.stream.write(f"\r{bar}  {label[:40]:<40}")
+            # One column short of the width: a full line would wrap, and the
+            # carriage return would then rewrite the second row only.
+            columns = shutil.get_terminal_size().columns - 1
+            line = f"{bar}  {self.label}"[:columns]
+            # Padded to erase a longer previous line.
+            self.stream.write(f"\r{line:<{columns}}")
         else:
             tenth = 10 * self.done // self.total
             if tenth == self._last_tenth and not force:
                 return
             self._last_tenth = tenth
-            self.stream.write(f"{bar}  {label}\n")
+            self.stream.write(f"{bar}  {self.label}".rstrip() + "\n")
         self.stream.flush()
