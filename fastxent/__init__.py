@@ -12,6 +12,9 @@ its digits):
 - :func:`logsumexp`, :func:`softmax`, :func:`log_softmax`: the signatures,
   defaults and values of ``scipy.special``'s.
 - :func:`entropy`, :func:`kl_divergence`: of rows of probabilities.
+- :func:`linear_cross_entropy`, :func:`linear_cross_entropy_with_grad`: the
+  cross-entropy of a linear layer's output, in chunks of rows, so that the
+  logits of a large vocabulary are never held whole.
 - :func:`show_config`: the kernel build that runs on this CPU.
 
 They take numpy arrays and array-likes (lists, pandas objects); float32 stays
@@ -24,6 +27,9 @@ fastxent`` does not need):
 - :class:`LogisticRegression`: scikit-learn's objective for the same ``C`` and
   ``l1_ratio``, fitted on these kernels; a scikit-learn estimator.
 - ``fastxent.metrics``: a drop-in ``log_loss`` and cross-entropy scorers.
+
+With PyTorch, ``fastxent.torch`` holds drop-ins for
+``torch.nn.functional.cross_entropy`` and its kin, with autograd.
 
 ``python -m fastxent`` compares the estimator with scikit-learn's; ``bench``
 and ``score`` are its other commands (``python -m fastxent --help``).
@@ -42,6 +48,7 @@ from fastxent._categorical import cross_entropy, cross_entropy_with_grad
 from fastxent._config import show_config
 from fastxent._dispatch import register_backend as _register_backend
 from fastxent._information import entropy, kl_divergence
+from fastxent._linear_xent import linear_cross_entropy, linear_cross_entropy_with_grad
 from fastxent._logsumexp import log_softmax, logsumexp, softmax
 from fastxent._optional import installed as _installed
 from fastxent._optional import require as _require
@@ -65,6 +72,8 @@ __all__ = [
     "cross_entropy_with_grad",
     "entropy",
     "kl_divergence",
+    "linear_cross_entropy",
+    "linear_cross_entropy_with_grad",
     "log_softmax",
     "logsumexp",
     "show_config",

@@ -180,7 +180,7 @@ def _cross_entropy(
         if class_weight is None
         else check_nonnegative_vector(class_weight, "class_weight", n_classes)
     )
-    weights_s = _sample_weight(sample_weight, batch_shape)
+    weights_s = sample_weights(sample_weight, batch_shape)
     if reduction == "mean":  # finite total weight for any weights (see there)
         weights_c = scale_for_mean(weights_c)
         weights_s = scale_for_mean(weights_s)
@@ -195,43 +195,23 @@ def _cross_entropy(
     target = as_array(target, "target")
     hard = is_hard_target(target.shape, target.dtype, logits.shape, batch_shape)
     if hard:
-        labels = _check_labels(target, n_classes, batch_shape, ignore_index, n_threads)
+        labels = check_labels(target, n_classes, batch_shape, ignore_index, n_threads)
     else:
-        if ignore_index is not None:
-            raise ValueError(
-                "ignore_index applies to integer class labels only; with "
-                "probability targets, give a row zero mass or zero sample_weight"
-            )
-        p = _check_soft_target(target, logits, axis)
-        # In float64 (a float32 product overflows for class weights past
-        # 3e38), without a float64 copy of p: einsum casts in small buffers.
-        mass = np.einsum("ij,j->i", p, weights_c, dtype=np.float64)
-        if not np.isfinite(mass).all():
-            # Else the kernel meets inf * 0 and the row reads as NaN logits.
-            row = int(np.flatnonzero(~np.isfinite(mass))[0])
-            raise ValueError(
-                f"target times class_weight overflows float64 at "
-                f"{describe_row(row, batch_shape)}; scale the target rows down"
-            )
-        row_weight = weights_s * mass
-        if weights_s.shape != mass.shape:  # the soft kernel reads one per row
-            weights_s = np.full(mass.shape, weights_s[0])
+        p = check_soft_target(target, logits.dtype, axis, ignore_index)
+        row_weight = weights_s * soft_mass(p, weights_c, batch_shape)
+        if weights_s.shape != row_weight.shape:  # the soft kernel reads one per row
+            weights_s = np.full(row_weight.shape, weights_s[0])
 
     loss_scale = 1.0 / nats_per_unit
     grad_scale = loss_scale
     total_weight = 1.0
     if reduction == "mean":
         total_weight = (
-            _total_hard_weight(labels, weights_c, weights_s, ignore_index is not None)
+            total_hard_weight(labels, weights_c, weights_s, ignore_index is not None)
             if hard
             else float(row_weight.sum())
         )
-        if not total_weight > 0.0:
-            raise ValueError(
-                "the rows' weights sum to 0 (every row ignored or weighted 0), "
-                "so the mean is undefined; check sample_weight, class_weight "
-                "and ignore_index, or use reduction='sum'"
-            )
+        check_total_weight(total_weight)
         grad_scale /= total_weight
 
     grad2d = grad = None
@@ -321,7 +301,34 @@ def is_hard_target(target_shape, target_dtype, logits_shape, batch_shape) -> boo
     return False
 
 
-def _sample_weight(sample_weight, batch_shape) -> np.ndarray:
+def soft_mass(p: np.ndarray, class_weight: np.ndarray, batch_shape) -> np.ndarray:
+    """``sum_c class_weight_c p_ic`` per row, in float64; raise where it overflows.
+
+    Without a float64 copy of ``p`` (einsum casts in small buffers); in
+    float64 because a float32 product overflows for class weights past 3e38.
+    """
+    mass = np.einsum("ij,j->i", p, class_weight, dtype=np.float64)
+    if not np.isfinite(mass).all():
+        # Else the kernel meets inf * 0 and the row reads as NaN logits.
+        row = int(np.flatnonzero(~np.isfinite(mass))[0])
+        raise ValueError(
+            f"target times class_weight overflows float64 at "
+            f"{describe_row(row, batch_shape)}; scale the target rows down"
+        )
+    return mass
+
+
+def check_total_weight(total_weight: float) -> None:
+    """Raise unless the weights of a mean sum to a positive number."""
+    if not total_weight > 0.0:
+        raise ValueError(
+            "the rows' weights sum to 0 (every row ignored or weighted 0), "
+            "so the mean is undefined; check sample_weight, class_weight "
+            "and ignore_index, or use reduction='sum'"
+        )
+
+
+def sample_weights(sample_weight, batch_shape) -> np.ndarray:
     """Flattened float64 sample weights; when None, a single 1 that the hard
     kernel applies to every row (an array of ones cost a fill, a max and a
     sum: 1.8 ms of a 27 ms call at 1e6 x 2)."""
@@ -339,7 +346,7 @@ def _sample_weight(sample_weight, batch_shape) -> np.ndarray:
     return np.ascontiguousarray(weights).reshape(-1)
 
 
-def _total_hard_weight(labels, class_weight, sample_weight, may_ignore) -> float:
+def total_hard_weight(labels, class_weight, sample_weight, may_ignore) -> float:
     """``sum_i sample_weight[i] * class_weight[labels[i]]`` over rows kept (>= 0).
 
     ``sample_weight`` of one entry weights every row. Without the per-row
@@ -368,7 +375,7 @@ def _total_hard_weight(labels, class_weight, sample_weight, may_ignore) -> float
     return float(per_class @ class_weight)
 
 
-def _check_labels(
+def check_labels(
     target, n_classes, batch_shape, ignore_index, n_threads=1
 ) -> np.ndarray:
     """Integer labels as a C-contiguous intp vector, ignored rows set to -1.
@@ -418,10 +425,16 @@ def _check_labels(
     return labels
 
 
-def _check_soft_target(target, logits: np.ndarray, axis: int) -> np.ndarray:
-    """Probability targets as a C-contiguous (n_samples, n_classes) array."""
+def check_soft_target(target, dtype, axis: int, ignore_index) -> np.ndarray:
+    """Probability targets as a C-contiguous (n_samples, n_classes) array of
+    ``dtype`` (the logits')."""
+    if ignore_index is not None:
+        raise ValueError(
+            "ignore_index applies to integer class labels only; with "
+            "probability targets, give a row zero mass or zero sample_weight"
+        )
     p = as_real_array(target, "target")
-    if p.dtype != logits.dtype:
-        p = p.astype(logits.dtype)
+    if p.dtype != dtype:
+        p = p.astype(dtype)
     check_nonnegative_finite(p, "target")
     return rows_last(p, axis)

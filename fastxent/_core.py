@@ -158,3 +158,39 @@ def binary_cross_entropy(
         rows_per_block, block_sums, elements, grad, n_threads,
     )  # fmt: skip
     return float(block_sums.sum())
+
+
+def by_weight_sign(run, class_weight, grad):
+    """``run(weights, grad)`` for class weights of any sign.
+
+    The kernels give a row of non-positive weight no loss, where PyTorch's
+    semantics accept negative class weights. Loss and gradient are linear
+    in the class weights, so they are the run on the positive parts minus
+    the run on the negative parts (two passes, only when a weight is
+    negative).
+
+    Parameters
+    ----------
+    run : callable
+        ``run(weights, grad) -> (total, loss_rows)``, one of the functions
+        above with everything but the class weights and the gradient bound;
+        ``loss_rows`` may be None.
+    class_weight : ndarray of float64 of shape (n_classes,)
+    grad : ndarray or None
+        Receives the gradient when given.
+
+    Returns
+    -------
+    total : float
+    loss_rows : ndarray or None
+    """
+    if not (class_weight < 0).any():
+        return run(class_weight, grad)
+    negative_grad = None if grad is None else np.empty_like(grad)
+    total, loss_rows = run(np.maximum(class_weight, 0.0), grad)
+    negative_total, negative_rows = run(np.maximum(-class_weight, 0.0), negative_grad)
+    if grad is not None:
+        grad -= negative_grad
+    if loss_rows is not None:
+        loss_rows -= negative_rows
+    return total - negative_total, loss_rows

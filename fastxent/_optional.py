@@ -18,7 +18,7 @@ _EXTRA_OF = {
     "scipy": "sklearn",
     "threadpoolctl": "sklearn",
     "matplotlib": "plot",
-    "torch": "bench",
+    "torch": "torch",
     "dask": "dask",
     "distributed": "dask",
 }

@@ -342,7 +342,7 @@ def test_fit_checks_labels_once_not_per_evaluation(monkeypatch, n_classes):
         return wrapper
 
     for module, name in [
-        (fastxent._categorical, "_check_labels"),
+        (fastxent._categorical, "check_labels"),
         (fastxent._categorical, "_cross_entropy"),
         (fastxent._binary, "_binary_cross_entropy"),
     ]:

@@ -44,4 +44,6 @@ def test_readme_block_runs(line, code):
     pytest.importorskip("sklearn")
     if "dask" in code:  # the Dask section's examples need the dask extra
         pytest.importorskip("distributed")
+    if "fastxent.torch" in code:  # the PyTorch section's need PyTorch
+        pytest.importorskip("torch")
     exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "readme"})
