@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch.utils import _python_dispatch
 
 
 def reference_grads(function, tensors, need, grad_loss, options):
@@ -38,3 +39,27 @@ def legacy_reduction(size_average, reduce, reduction) -> str:
     from torch.nn import _reduction
 
     return _reduction.legacy_get_string(size_average, reduce)
+
+
+def scale_saved(grad: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """``grad * factor`` for a gradient the forward saved for this backward.
+
+    When the backward frees the graph (no ``retain_graph``), nothing reads
+    the saved gradient again: it is scaled in place (not at all for the
+    usual seed of 1) and handed to autograd, which can then take it as
+    ``.grad`` without a copy. A retained graph, and traced code (compiled,
+    or under a dispatch mode such as fake tensors), get a new tensor.
+    """
+    keep_graph = getattr(
+        torch._C._autograd, "_get_current_graph_task_keep_graph", lambda: True
+    )
+    traced = (
+        type(grad) is not torch.Tensor
+        or torch.compiler.is_compiling()
+        or _python_dispatch._get_current_dispatch_mode() is not None
+    )
+    if traced or keep_graph():
+        return grad * factor.to(grad.dtype)
+    if factor.numel() != 1 or factor.item() != 1.0:
+        grad.mul_(factor.to(grad.dtype))
+    return grad

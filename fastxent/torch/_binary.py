@@ -22,7 +22,11 @@ import torch.nn.functional as F
 from fastxent import _core
 from fastxent._validation import check_reduction
 from fastxent.torch import _layout
-from fastxent.torch._autograd import legacy_reduction, reference_grads
+from fastxent.torch._autograd import (
+    legacy_reduction,
+    reference_grads,
+    scale_saved,
+)
 
 
 @torch.library.custom_op("fastxent::binary_cross_entropy_with_logits", mutates_args=())
@@ -163,7 +167,7 @@ def _backward(ctx, grad_loss, _grad_of_grad):
             {"reduction": ctx.reduction},
         )  # fmt: skip
         return (*grads, None, None)
-    grad = grad * grad_loss.to(grad.dtype)
+    grad = scale_saved(grad, grad_loss)
     return grad.to(input.dtype), None, None, None, None, None
 
 

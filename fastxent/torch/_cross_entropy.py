@@ -26,7 +26,11 @@ from fastxent import _core
 from fastxent._categorical import check_labels, is_hard_target, total_hard_weight
 from fastxent._validation import check_reduction
 from fastxent.torch import _layout
-from fastxent.torch._autograd import legacy_reduction, reference_grads
+from fastxent.torch._autograd import (
+    legacy_reduction,
+    reference_grads,
+    scale_saved,
+)
 
 _ONE = np.ones(1)
 
@@ -180,9 +184,9 @@ def _backward(ctx, grad_loss, _grad_of_grad):
         )  # fmt: skip
         return (*grads, None, None, None, None)
     if ctx.options["reduction"] == "none":
-        grad = grad * grad_loss.reshape(-1, 1).to(grad.dtype)
+        grad = scale_saved(grad, grad_loss.reshape(-1, 1))
     else:
-        grad = grad * grad_loss.to(grad.dtype)
+        grad = scale_saved(grad, grad_loss)
     grad_input = _layout.from_rows(grad, input.shape).to(input.dtype)
     return grad_input, None, None, None, None, None, None
 

@@ -75,6 +75,10 @@ def rows_last(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def from_rows(rows: torch.Tensor, shape) -> torch.Tensor:
     """Undo :func:`rows_last`: ``(n_samples, n_classes)`` rows as ``shape``."""
     shape = tuple(shape)
+    if tuple(rows.shape) == shape:
+        # The tensor itself, not a view of it: autograd takes a gradient
+        # nothing else holds as ``.grad`` without copying it.
+        return rows
     if len(shape) <= 2:
         return rows.reshape(shape)
     moved = shape[:1] + shape[2:] + shape[1:2]

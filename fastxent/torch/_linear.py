@@ -24,7 +24,7 @@ from fastxent._categorical import check_labels, is_hard_target, total_hard_weigh
 from fastxent._linear_xent import ChunkTarget, Products, check_chunk_size, run_chunks
 from fastxent._validation import check_reduction
 from fastxent.torch import _layout
-from fastxent.torch._autograd import reference_grads
+from fastxent.torch._autograd import reference_grads, scale_saved
 
 _ONE = np.ones(1)
 
@@ -277,7 +277,7 @@ def _backward(ctx, grad_loss, *_grads_of_grads):
             ctx.chunk_size,
         )  # fmt: skip
     else:
-        grads = [g * grad_loss.to(g.dtype) for g in grads]
+        grads = [scale_saved(g, grad_loss) for g in grads]
     grad_x, grad_w, grad_b = (
         g.to(t.dtype) if t is not None else None
         for g, t in zip(grads, (input, linear_weight, linear_bias), strict=True)
