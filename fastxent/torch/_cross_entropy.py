@@ -164,6 +164,9 @@ def _soft(rows, target, class_weight, reduction, ignore_index, smoothing, grad):
 
 
 def _setup_context(ctx, inputs, output):
+    # The saved-gradient outputs get no gradient of their own: without
+    # this autograd would fill a zero tensor of their size for each backward.
+    ctx.set_materialize_grads(False)
     input, target, weight, reduction, ignore_index, label_smoothing, _ = inputs
     ctx.save_for_backward(input, target, weight, output[1])
     ctx.options = {
@@ -174,6 +177,8 @@ def _setup_context(ctx, inputs, output):
 
 
 def _backward(ctx, grad_loss, _grad_of_grad):
+    if grad_loss is None:  # only a saved-gradient output was used
+        return (None,) * 7
     input, target, weight, grad = ctx.saved_tensors
     need = ctx.needs_input_grad[:3]
     if torch.is_grad_enabled() or need[1] or need[2] or grad.numel() == 0:

@@ -241,6 +241,9 @@ def _check_shapes(input, linear_weight, linear_bias, weight) -> None:
 
 
 def _setup_context(ctx, inputs, output):
+    # The saved-gradient outputs get no gradient of their own: without
+    # this autograd would fill a zero tensor of their size for each backward.
+    ctx.set_materialize_grads(False)
     (input, linear_weight, target, linear_bias, weight, reduction, ignore_index,
      label_smoothing, chunk_size, _) = inputs  # fmt: skip
     ctx.save_for_backward(
@@ -255,6 +258,8 @@ def _setup_context(ctx, inputs, output):
 
 
 def _backward(ctx, grad_loss, *_grads_of_grads):
+    if grad_loss is None:  # only a saved-gradient output was used
+        return (None,) * 10
     input, linear_weight, target, linear_bias, weight, *grads = ctx.saved_tensors
     need = ctx.needs_input_grad[:5]
     tensors = {
