@@ -175,15 +175,9 @@ def _cross_entropy(
             "logits is an empty batch (0 samples): the mean is undefined; "
             "use reduction='sum' or 'none'"
         )
-    weights_c = (
-        np.ones(n_classes)
-        if class_weight is None
-        else check_nonnegative_vector(class_weight, "class_weight", n_classes)
+    weights_c, weights_s = resolve_weights(
+        class_weight, sample_weight, n_classes, batch_shape, reduction
     )
-    weights_s = sample_weights(sample_weight, batch_shape)
-    if reduction == "mean":  # finite total weight for any weights (see there)
-        weights_c = scale_for_mean(weights_c)
-        weights_s = scale_for_mean(weights_s)
     class_weight_sum = float(weights_c.sum())
     if not np.isfinite(class_weight_sum):
         # Every row's target mass includes it (label smoothing spreads over
@@ -326,6 +320,26 @@ def check_total_weight(total_weight: float) -> None:
             "so the mean is undefined; check sample_weight, class_weight "
             "and ignore_index, or use reduction='sum'"
         )
+
+
+def resolve_weights(class_weight, sample_weight, n_classes, batch_shape, reduction):
+    """Checked float64 class and sample weights, scaled for a mean.
+
+    Returns
+    -------
+    class_weight : ndarray of shape (n_classes,)
+    sample_weight : ndarray of shape (n_samples,), or (1,) when None
+    """
+    weights_c = (
+        np.ones(n_classes)
+        if class_weight is None
+        else check_nonnegative_vector(class_weight, "class_weight", n_classes)
+    )
+    weights_s = sample_weights(sample_weight, batch_shape)
+    if reduction == "mean":  # finite total weight for any weights (see there)
+        weights_c = scale_for_mean(weights_c)
+        weights_s = scale_for_mean(weights_s)
+    return weights_c, weights_s
 
 
 def sample_weights(sample_weight, batch_shape) -> np.ndarray:

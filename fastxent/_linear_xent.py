@@ -26,7 +26,7 @@ from fastxent._categorical import (
     check_soft_target,
     check_total_weight,
     is_hard_target,
-    sample_weights,
+    resolve_weights,
     soft_mass,
     total_hard_weight,
 )
@@ -35,9 +35,7 @@ from fastxent._validation import (
     as_real_array,
     check_label_smoothing,
     check_n_threads,
-    check_nonnegative_vector,
     check_reduction,
-    scale_for_mean,
 )
 
 # Bytes of one chunk buffer (logits, or their gradient) when chunk_size is
@@ -335,14 +333,9 @@ def _linear_cross_entropy(
             "input is an empty batch (0 samples): the mean is undefined; use "
             "reduction='sum' or 'none'"
         )
-    weights_c = (
-        np.ones(n_classes)
-        if class_weight is None
-        else check_nonnegative_vector(class_weight, "class_weight", n_classes)
+    weights_c, weights_s = resolve_weights(
+        class_weight, sample_weight, n_classes, (n_samples,), reduction
     )
-    weights_s = sample_weights(sample_weight, (n_samples,))
-    if reduction == "mean":
-        weights_c, weights_s = scale_for_mean(weights_c), scale_for_mean(weights_s)
     chunk_target, total_weight = _resolve_target(
         target, x.dtype, n_samples, n_classes, weights_c, weights_s, ignore_index,
         smoothing, n_threads,
