@@ -389,6 +389,15 @@ def total_hard_weight(labels, class_weight, sample_weight, may_ignore) -> float:
     return float(per_class @ class_weight)
 
 
+def check_ignore_index(ignore_index, none_allowed: bool = True) -> int:
+    """``ignore_index`` as an int; raise ``TypeError`` for anything else
+    (None is the caller's to handle; ``none_allowed`` says so in the message)."""
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+        allowed = "an int or None" if none_allowed else "an int"
+        raise TypeError(f"ignore_index must be {allowed}, got {ignore_index!r}")
+    return int(ignore_index)
+
+
 def check_labels(
     target, n_classes, batch_shape, ignore_index, n_threads=1
 ) -> np.ndarray:
@@ -411,10 +420,8 @@ def check_labels(
             f"target of shape {raw.shape} must hold integer class labels, got "
             f"dtype {raw.dtype}{hint}"
         )
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral)
-    ):
-        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    if ignore_index is not None:
+        check_ignore_index(ignore_index)
     if raw.dtype.kind == "u" and raw.size and raw.max() > np.iinfo(np.intp).max:
         pos = int(np.flatnonzero(raw.reshape(-1) > np.iinfo(np.intp).max)[0])
         raise ValueError(

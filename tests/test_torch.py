@@ -427,6 +427,10 @@ BAD_CALLS = [
     (lambda: fxt.binary_cross_entropy_with_logits(_X, _X, weight=torch.rand(3)),
      ValueError, "weight of shape"),
     (lambda: fxt.log_softmax(_X, 2), IndexError, "dim 2"),
+    (lambda: fxt.cross_entropy(_X, _LABELS, ignore_index=1.5),
+     TypeError, "ignore_index must be an int, got 1.5"),
+    (lambda: fxt.linear_cross_entropy(_X, _X, _LABELS, ignore_index=True),
+     TypeError, "ignore_index must be an int or None"),
 ]  # fmt: skip
 
 
@@ -582,6 +586,13 @@ def test_linear_cross_entropy_half_precision_and_bad_input():
         fxt.linear_cross_entropy(x, weight.T, target)
     with pytest.raises(ValueError, match="chunk_size must be >= 1"):
         fxt.linear_cross_entropy(x, weight, target, chunk_size=0)
+    # None means -100, as in PyTorch's linear_cross_entropy.
+    x, weight = x.float(), weight.float()
+    target = torch.tensor([0, -100, 1, 2, 3, 4, 5, 0])
+    torch.testing.assert_close(
+        fxt.linear_cross_entropy(x, weight, target, ignore_index=None),
+        F.linear_cross_entropy(x, weight, target, ignore_index=None),
+    )
 
 
 def test_retained_graph_backward_twice_accumulates_exactly():

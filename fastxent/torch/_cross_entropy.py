@@ -16,14 +16,17 @@ may be 1.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from fastxent import _core
-from fastxent._categorical import check_labels, is_hard_target, total_hard_weight
+from fastxent._categorical import (
+    check_ignore_index,
+    check_labels,
+    is_hard_target,
+    total_hard_weight,
+)
 from fastxent._validation import check_reduction
 from fastxent.torch import _layout
 from fastxent.torch._autograd import (
@@ -106,8 +109,7 @@ def _check_arguments(input, target, weight, reduction, label_smoothing) -> None:
             "(N, C, d1, ...), got a 0-d tensor"
         )
     check_reduction(reduction)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    _layout.check_label_smoothing(label_smoothing)
     n_classes = input.shape[_layout.class_dim(input.ndim)]
     if weight is not None and tuple(weight.shape) != (n_classes,):
         raise ValueError(
@@ -248,11 +250,10 @@ float of the shape of ``input``
     reduction = legacy_reduction(size_average, reduce, reduction)
     for tensor, name in ((input, "input"), (target, "target"), (weight, "weight")):
         _layout.check_cpu(tensor, name)
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
-        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
+    ignore_index = check_ignore_index(ignore_index, none_allowed=False)
     want_grad = torch.is_grad_enabled() and input.requires_grad
     loss, _ = cross_entropy_op(
-        input, target, weight, reduction, int(ignore_index), float(label_smoothing),
+        input, target, weight, reduction, ignore_index, float(label_smoothing),
         want_grad,
     )  # fmt: skip
     return loss

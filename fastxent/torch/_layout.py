@@ -46,6 +46,12 @@ def check_cpu(tensor: torch.Tensor | None, name: str) -> None:
         )
 
 
+def check_label_smoothing(label_smoothing: float) -> None:
+    """PyTorch's range for ``label_smoothing``: [0, 1], 1 included."""
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+
+
 def class_dim(ndim: int) -> int:
     """PyTorch's class dimension: 0 for one sample ``(C,)``, else 1."""
     return 0 if ndim == 1 else 1

@@ -20,7 +20,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fastxent._categorical import check_labels, is_hard_target, total_hard_weight
+from fastxent._categorical import (
+    check_ignore_index,
+    check_labels,
+    is_hard_target,
+    total_hard_weight,
+)
 from fastxent._linear_xent import ChunkTarget, Products, check_chunk_size, run_chunks
 from fastxent._validation import check_reduction
 from fastxent.torch import _layout
@@ -184,8 +189,7 @@ class _Problem:
 
     def target(self, ignore_index, smoothing):
         """The :class:`ChunkTarget` and PyTorch's total weight of a mean."""
-        if not 0.0 <= smoothing <= 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1], got {smoothing!r}")
+        _layout.check_label_smoothing(smoothing)
         target = self.target_tensor
         n_samples, n_classes = self.x.shape[0], self.w.shape[0]
         kind = np.float64 if target.is_floating_point() else np.int64
@@ -301,7 +305,7 @@ def linear_cross_entropy(
     linear_bias: torch.Tensor | None = None,
     weight: torch.Tensor | None = None,
     reduction: str = "mean",
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     label_smoothing: float = 0.0,
     chunk_size: int | None = None,
 ) -> torch.Tensor:
@@ -338,12 +342,14 @@ def linear_cross_entropy(
     for tensor, name in zip(tensors, names, strict=True):
         _layout.check_cpu(tensor, name)
     chunk = 0 if chunk_size is None else check_chunk_size(chunk_size, 1, 1)
+    if ignore_index is None:  # PyTorch's linear_cross_entropy maps None so
+        ignore_index = -100
     want_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (input, linear_weight, linear_bias)
     )
     want_grad = want_grad and reduction != "none"
     outputs = linear_cross_entropy_op(
         input, linear_weight, target, linear_bias, weight, reduction,
-        int(ignore_index), float(label_smoothing), chunk, want_grad,
+        check_ignore_index(ignore_index), float(label_smoothing), chunk, want_grad,
     )  # fmt: skip
     return outputs[0]
