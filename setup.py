@@ -25,7 +25,12 @@ the instruction set. ``fastxent._kernels`` imports the best one the CPU runs
 (or the one ``FASTXENT_CLONE`` names). ``FASTXENT_NATIVE=1`` builds the
 baseline alone, for the build machine's CPU.
 
-The extensions compile in parallel, one per core.
+The extensions compile in parallel, one per core. A second install of an
+unchanged checkout (``pip install -e ".[test]"`` after ``pip install -e .``)
+compiles nothing: pip builds each install in a fresh environment, whose new
+Cython and build folders would make every file look out of date, so a
+kernel's C output and its compiled module are reused when they are newer than
+the project's sources and were made by the same Cython and the same flags.
 """
 
 import glob
@@ -37,6 +42,7 @@ import sys
 import sysconfig
 import tempfile
 
+import Cython
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -133,13 +139,78 @@ def clone_source(name, package):
     return path
 
 
+def newer_than_all(path, sources):
+    """True when ``path`` exists and is no older than every file of sources."""
+    if not os.path.exists(path):
+        return False
+    return os.path.getmtime(path) >= max(os.path.getmtime(s) for s in sources)
+
+
+def current_c_output(pyx):
+    """The C file Cython made of ``pyx``, or None when it must be made again.
+
+    It is current when this Cython wrote it (its first line names the
+    version) after the last change to the .pyx and the shared .pxd files.
+    Cython's own dependency check also counts its installed includes, which
+    a fresh build environment makes newer than any earlier output.
+    """
+    c_file = pyx[: -len(".pyx")] + ".c"
+    if not newer_than_all(c_file, [pyx, *glob.glob("fastxent/_kernels/*.pxd")]):
+        return None
+    with open(c_file) as handle:
+        header = handle.readline()
+    return c_file if f"Cython {Cython.__version__} " in header else None
+
+
+def build_record(ext):
+    """What a compiled module depends on besides its files' contents."""
+    return repr(
+        (
+            sorted(ext.sources),
+            ext.extra_compile_args,
+            ext.extra_link_args,
+            ext.define_macros,
+            os.environ.get("CC"),
+            numpy.__version__,
+            sys.version,
+        )
+    )
+
+
 class ParallelBuildExt(build_ext):
-    """build_ext compiling one extension per core unless told otherwise."""
+    """build_ext compiling one extension per core unless told otherwise, and
+    reusing a module an earlier build left in the source tree when nothing it
+    was made from has changed."""
 
     def finalize_options(self):
         super().finalize_options()
         if self.parallel is None:
             self.parallel = os.cpu_count() or 1
+
+    def build_extension(self, ext):
+        record = os.path.join("build", "records", ext.name + ".txt")
+        in_tree = os.path.join(*ext.name.split(".")) + sysconfig.get_config_var(
+            "EXT_SUFFIX"
+        )
+        if self.reusable(ext, record, in_tree):
+            print(f"fastxent: {ext.name} unchanged since the last build, reused")
+            target = self.get_ext_fullpath(ext.name)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copy2(in_tree, target)
+            return
+        super().build_extension(ext)
+        os.makedirs(os.path.dirname(record), exist_ok=True)
+        with open(record, "w") as handle:
+            handle.write(build_record(ext))
+
+    def reusable(self, ext, record, in_tree):
+        """True when in_tree was built from ext's current files and options."""
+        if self.force or not newer_than_all(in_tree, [*ext.sources, *ext.depends]):
+            return False
+        if not os.path.exists(record):
+            return False
+        with open(record) as handle:
+            return handle.read() == build_record(ext)
 
 
 compile_args, link_args = build_flags()
@@ -164,19 +235,22 @@ def with_flags(flags):
     }
 
 
-baseline = [
-    Extension(
-        f"fastxent._kernels.{name}",
-        [f"fastxent/_kernels/{name}.pyx"],
-        **with_flags(compile_args),
+def kernel_extension(name):
+    """The baseline extension of one kernel, from its C output when current."""
+    pyx = f"fastxent/_kernels/{name}.pyx"
+    source = current_c_output(pyx) or pyx
+    return Extension(f"fastxent._kernels.{name}", [source], **with_flags(compile_args))
+
+
+baseline = [kernel_extension(name) for name in [*KERNELS, "_cpu"]]
+to_cythonize = [ext for ext in baseline if ext.sources[0].endswith(".pyx")]
+extensions = [ext for ext in baseline if ext not in to_cythonize]
+if to_cythonize:
+    extensions += cythonize(
+        to_cythonize,
+        compiler_directives={"language_level": "3"},
+        include_path=["."],
     )
-    for name in [*KERNELS, "_cpu"]
-]
-extensions = cythonize(
-    baseline,
-    compiler_directives={"language_level": "3"},
-    include_path=["."],
-)
 if builds_clones():
     for package, flags in CLONES.items():
         extensions += [
