@@ -56,9 +56,11 @@ def cross_entropy(
         NaN and ``+inf`` raise ``ValueError``.
     target : array-like of int of shape (n_samples,), or of float of shape \
 (n_samples, n_classes)
-        Class indices in ``[0, n_classes)`` (hard targets), or non-negative
-        class probabilities with the shape of ``logits`` (soft targets; a
-        row's sum scales its loss). Probabilities must be floating point:
+        Class indices in ``[0, n_classes)`` (hard targets; floats that are
+        whole numbers, such as ``2.0``, count as indices, as in
+        scikit-learn), or non-negative class probabilities with the shape
+        of ``logits`` (soft targets; a row's sum scales its loss).
+        Probabilities must be floating point:
         an integer or bool target of the logits' shape raises ``TypeError``
         (for binary labels of 1-D logits, see :func:`binary_cross_entropy`).
     axis : int, default=-1
@@ -399,26 +401,25 @@ def check_ignore_index(ignore_index, none_allowed: bool = True) -> int:
 
 
 def check_labels(
-    target, n_classes, batch_shape, ignore_index, n_threads=1
+    target, n_classes, batch_shape, ignore_index, n_threads=1, *, float_labels=True
 ) -> np.ndarray:
     """Integer labels as a C-contiguous intp vector, ignored rows set to -1.
 
     Every label is checked here: a label outside [0, n_classes) would index
     past the class weights and the logits row inside the kernel. The target
     itself is returned when it already is such a vector (the kernels only
-    read it); a copy is made when ignored rows must be marked.
+    read it); a copy is made when ignored rows must be marked. Float labels
+    of whole numbers (``1.0``) are read as integers, scikit-learn's rule,
+    unless ``float_labels`` is false (PyTorch's rule: labels are integers).
     """
     raw = np.asarray(target)
+    if raw.dtype.kind == "f" and float_labels:
+        raw = whole_number_labels(raw, n_classes, batch_shape)
     if raw.dtype.kind not in "biu":
-        hint = ""
-        if raw.dtype.kind == "f":
-            hint = (
-                "; a float array of this shape is ambiguous: pass integer class "
-                "indices (target.astype(int)) or probabilities of the logits' shape"
-            )
         raise TypeError(
             f"target of shape {raw.shape} must hold integer class labels, got "
-            f"dtype {raw.dtype}{hint}"
+            f"dtype {raw.dtype}; pass integer class indices or probabilities of "
+            "the logits' shape"
         )
     if ignore_index is not None:
         check_ignore_index(ignore_index)
@@ -444,6 +445,26 @@ def check_labels(
     if ignore_index is not None:
         labels[labels == ignore_index] = -1
     return labels
+
+
+def whole_number_labels(raw, n_classes, batch_shape) -> np.ndarray:
+    """Float labels as intp when each is a whole number; ``ValueError``
+    naming the first that is not (a fraction, NaN, inf) or that no intp
+    holds."""
+    flat = raw.reshape(-1)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(flat) & (flat == np.trunc(flat))
+        bad = np.flatnonzero(~whole | (np.abs(flat) >= 2.0**62))
+    if bad.size:
+        pos = int(bad[0])
+        where = f"target has label {flat[pos]} at {describe_row(pos, batch_shape)}"
+        if whole[pos]:
+            raise ValueError(f"{where}, outside [0, {n_classes})")
+        raise ValueError(
+            f"{where}, not a whole number: float labels must be whole numbers "
+            f"(such as 2.0), class indices in [0, {n_classes})"
+        )
+    return flat.astype(np.intp).reshape(raw.shape)
 
 
 def check_soft_target(target, dtype, axis: int, ignore_index) -> np.ndarray:

@@ -156,9 +156,28 @@ BAD_INPUTS = [
         named("target", "4", "5"),
     ),
     (
-        "float_target_of_hard_shape",
-        lambda: fx.cross_entropy(Z, Y.astype(np.float64)),
-        (TypeError, ValueError),
+        # whole-number float labels are indices; others are refused
+        "fractional_float_labels",
+        lambda: fx.cross_entropy(Z, Y + 0.5),
+        ValueError,
+        named("target", "whole number"),
+    ),
+    (
+        "nan_float_label",
+        lambda: fx.cross_entropy(Z, np.where(Y == 1, np.nan, Y)),
+        ValueError,
+        named("target", "nan", "whole number"),
+    ),
+    (
+        "float_label_out_of_range",
+        lambda: fx.cross_entropy(Z, np.full(len(Y), 3.0)),
+        ValueError,
+        named("target", "3", "outside"),
+    ),
+    (
+        "complex_target_of_hard_shape",
+        lambda: fx.cross_entropy(Z, Y.astype(np.complex128)),
+        TypeError,
         TARGET,
     ),
     # non-finite logits

@@ -292,7 +292,7 @@ def test_eager_checks(problem):
     logits, labels, _, _ = problem
     z = chunked(logits)
     with pytest.raises(TypeError, match="integer class labels"):
-        fx.cross_entropy(z, chunked(labels.astype(float)))
+        fx.cross_entropy(z, chunked(labels.astype(complex)))
     with pytest.raises(ValueError, match="target must have shape"):
         fx.cross_entropy(z, chunked(labels[:-1]))
     one_hot = np.eye(logits.shape[1], dtype=int)[labels]
@@ -320,3 +320,17 @@ def test_zero_total_weight_raises_at_compute(problem):
     )
     with pytest.raises(ValueError, match="sum to 0"):
         loss.compute()
+
+
+def test_whole_number_float_labels(problem):
+    """Float labels that are whole numbers give the integer labels' losses,
+    bitwise, as in memory; a fraction raises the in-memory error at compute."""
+    logits, labels, _, _ = problem
+    z = chunked(logits)
+    got = fx.cross_entropy(z, chunked(labels.astype(float)), reduction="none")
+    np.testing.assert_array_equal(
+        got.compute(), fx.cross_entropy(logits, labels, reduction="none")
+    )
+    fraction = fx.cross_entropy(z, chunked(labels + 0.5))
+    with pytest.raises(ValueError, match="whole number"):
+        fraction.compute()

@@ -530,6 +530,28 @@ def test_one_hot_target_equals_integer_target(option, reduction):
     np.testing.assert_allclose(grad_soft, grad_int, rtol=1e-13, atol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("option", CE_OPTIONS)
+def test_whole_number_float_labels_are_class_indices(option, dtype):
+    """Float labels 0.0, 1.0, ... give the integer labels' loss and gradient
+    bitwise (scikit-learn's rule), and the loss is scikit-learn's."""
+    kwargs = {**CE_OPTIONS[option], "reduction": "none"}
+    floats = LABELS.astype(dtype)
+    loss, grad = fx.cross_entropy_with_grad(LOGITS, floats, **kwargs)
+    loss_int, grad_int = fx.cross_entropy_with_grad(LOGITS, LABELS, **kwargs)
+    np.testing.assert_array_equal(loss, loss_int)
+    np.testing.assert_array_equal(grad, grad_int)
+
+
+def test_whole_number_float_labels_match_scikit_learn():
+    """The same float labels give scikit-learn's log_loss of the softmax."""
+    metrics = pytest.importorskip("sklearn.metrics")
+    floats = LABELS.astype(np.float64)
+    proba = scipy.special.softmax(LOGITS, axis=1)
+    expected = metrics.log_loss(floats, proba, labels=np.arange(N_CLASSES))
+    np.testing.assert_allclose(fx.cross_entropy(LOGITS, floats), expected, rtol=1e-12)
+
+
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("kind", ["hard", "soft"])
 def test_cross_entropy_axis0_matches_numpy_formula(kind, reduction):

@@ -412,6 +412,11 @@ BAD_CALLS = [
      TypeError, "must be floating point"),
     (lambda: fxt.cross_entropy(_X, torch.zeros(4, dtype=torch.long)),
      ValueError, "target must have shape"),
+    # PyTorch's rule, not the numpy API's: float labels are refused
+    (lambda: fxt.cross_entropy(_X, _LABELS.double()),
+     TypeError, "integer class labels"),
+    (lambda: fxt.linear_cross_entropy(_X, _X, _LABELS.double()),
+     TypeError, "integer class labels"),
     (lambda: fxt.cross_entropy(_X, _LABELS, weight=torch.ones(3)),
      ValueError, r"weight must have shape \(4,\)"),
     (lambda: fxt.cross_entropy(_X, _LABELS, label_smoothing=1.5),

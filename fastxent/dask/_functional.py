@@ -473,7 +473,8 @@ def _cross_entropy(
 
     target = as_dask(target, "target")
     hard = is_hard_target(target.shape, target.dtype, logits.shape, batch_shape)
-    if hard and target.dtype.kind not in "biu":
+    if hard and target.dtype.kind not in "biuf":
+        # Float labels are checked block by block, by the in-memory rule.
         raise TypeError(
             f"target of shape {target.shape} must hold integer class labels, got "
             f"dtype {target.dtype}; pass integer class indices "

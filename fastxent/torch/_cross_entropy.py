@@ -123,7 +123,7 @@ def _hard(rows, target, class_weight, reduction, ignore_index, smoothing, grad):
     n_rows, n_classes = rows.shape
     labels = check_labels(
         _layout.as_numpy(target.reshape(-1)), n_classes, (n_rows,), ignore_index,
-        torch.get_num_threads(),
+        torch.get_num_threads(), float_labels=False,
     )  # fmt: skip
     total_weight = 1.0
     if reduction == "mean":

@@ -196,7 +196,7 @@ class _Problem:
         if is_hard_target(target.shape, kind, (n_samples, n_classes), (n_samples,)):
             labels = check_labels(
                 _layout.as_numpy(target), n_classes, (n_samples,), ignore_index,
-                torch.get_num_threads(),
+                torch.get_num_threads(), float_labels=False,
             )  # fmt: skip
             total = total_hard_weight(labels, self.class_weight, _ONE, True)
             return (

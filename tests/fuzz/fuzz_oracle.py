@@ -482,7 +482,13 @@ def categorical(call):
 def hard_target(target, n_classes, ignore_index, class_weight, smoothing, problems):
     """Target mass per class and row weight for integer labels."""
     labels = np.asarray(target)
-    if labels.dtype.kind not in "biu":
+    if labels.dtype.kind == "f":
+        # scikit-learn's rule: whole-number floats are labels, others errors.
+        whole = [math.isfinite(v) and v == math.floor(v) for v in labels.flat]
+        if not all(whole):
+            problems.value("target")
+            return None, None, None
+    elif labels.dtype.kind not in "biu":
         problems.type("target")
         return None, None, None
     if ignore_index is not None and not is_int(ignore_index):
