@@ -17,7 +17,7 @@ Design, from the inside out:
     row losses to the caller. Either way the order is fixed by the shape.
 (d) Fast paths for hard labels without label smoothing, which finish whole
     blocks in C: ``two_class_rows`` (the binary loss of the gap between two
-    logits, ``fx_binary.h``), ``hard_rows_short`` (rows of up to
+    logits, ``fx_two_class.h``), ``hard_rows_short`` (rows of up to
     ``SHORT_ROW`` classes reduced across rows, ``fx_short_rows.h``) and, for
     float32, ``long_rows_f32`` (longer rows in float32 lanes,
     ``fx_long_rows.h``). They
@@ -63,7 +63,7 @@ from fastxent._kernels._row cimport (
     threads_for,
 )
 
-cdef extern from "fx_binary.h" nogil:
+cdef extern from "fx_two_class.h" nogil:
     void fx_two_class_hard_f64(
         const double* z, Py_ssize_t n_rows, const Py_ssize_t* labels,
         const double* class_weight, const double* sample_weight, int weight_step,

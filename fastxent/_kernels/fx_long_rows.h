@@ -32,7 +32,6 @@
 
 #include <limits.h>
 
-#include "fx_binary.h" /* fx_weighted_loss */
 #include "fx_math.h"
 
 /*
@@ -240,7 +239,7 @@ FX_ALWAYS_INLINE void fx_long_rows_body(
     }
 }
 
-/* The gradient's presence as a constant flag, as in fx_binary.h. */
+/* The gradient's presence as a constant flag, as in fx_two_class.h. */
 FX_LOOP static void fx_long_rows_hard_f32(
     const float *z, Py_ssize_t n_rows, Py_ssize_t n, const Py_ssize_t *labels,
     const double *class_weight, const double *sample_weight,

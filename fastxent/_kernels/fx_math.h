@@ -19,7 +19,7 @@
 
 /* Math and loop bodies that must be inlined into their loops (and
    specialised for their constant arguments), never called out of line:
-   GCC left a large one out of line once, where it ran scalar and 3x slower. */
+   GCC left a large one out of line once, where it ran scalar. */
 #if defined(__GNUC__) || defined(__clang__)
 #define FX_ALWAYS_INLINE static inline __attribute__((always_inline))
 #else
@@ -41,7 +41,7 @@
  * chain of dependent operations is 7 deep instead of Horner's 13. That
  * chain, not the number of operations, set the speed of a vectorised loop
  * of exps: at four cycles per FMA the CPU could not find enough independent
- * work to hide it (12.6 ns an element on 10-class rows, 2.4 GHz AVX2).
+ * work to hide it.
  * The leading 1 + r, the only terms near 1, enter last and exactly once.
  *
  * Every step is branch-free arithmetic, so loops calling it vectorise
@@ -71,9 +71,8 @@ FX_ALWAYS_INLINE double fx_exp_reduce(double x, double *scale)
        happens in the final product with 2^-64: exact again for normal
        results, correctly rounded for subnormal ones. This replaced a select
        of 2^k or 2^(k + 64) by x < -708, which GCC turned into two builds of
-       the scale, two products and four blends: 30% of the exp's time
-       (4.3 -> 3.0 ns an element in an AVX2 loop), bitwise the same results
-       on 4 * 10^6 arguments over [-760, 0], -inf, NaN and -0. */
+       the scale, two products and four blends, with bitwise the same
+       results on 4 * 10^6 arguments over [-760, 0], -inf, NaN and -0. */
     uint64_t bits;
     memcpy(&bits, &shifted, sizeof bits);
     bits = (bits + (1023 + 64)) << 52;
@@ -139,7 +138,7 @@ FX_ALWAYS_INLINE double fx_exp_nonpos_single(double x)
 /*
  * log1p(u) for u >= 0, +inf or NaN, branch-free so that loops over rows
  * (the tail sums s of a block) or elements (the binary losses) vectorise;
- * glibc's scalar log1p cost ~20 ns a call, more than a 10-class row's
+ * glibc's scalar log1p, a call per value, cost more than a 10-class row's
  * exponentials.
  *
  * w = 1 + u is rounded; log1p(u) = log(w) + c with the first-order
@@ -348,5 +347,12 @@ FX_DEFINE_ROW_LOOPS(float, f32)
 
 FX_DEFINE_EXP_SUM(f64)
 FX_DEFINE_EXP_SUM(f32)
+
+/* weight * loss * loss_scale, where a zero weight silences an infinite loss
+   (a NaN stays visible). */
+FX_ALWAYS_INLINE double fx_weighted_loss(double loss, double weight, double scale)
+{
+    return weight == 0.0 && loss == loss ? 0.0 : weight * loss * scale;
+}
 
 #endif /* FASTXENT_FX_MATH_H */

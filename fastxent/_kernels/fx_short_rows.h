@@ -2,8 +2,8 @@
  * Softmax rows of a few classes (2 to 16), reduced across rows.
  *
  * A 10-class row is too short for a vector loop of its own: prologues,
- * remainders and per-row calls (glibc's log1p alone took ~20 ns a row, two
- * thirds of the row's time) outweigh its ten exponentials. Here a block of
+ * remainders and per-row calls (glibc's log1p alone took two thirds of the
+ * row's time) outweigh its ten exponentials. Here a block of
  * rows is first copied class-major (t[k * n_rows + r] = z[r][k]), so that
  * every later loop runs over rows with unit stride: vector lane i holds
  * row r + i, the row maxima, maxima counts, tail sums and log1p are computed
