@@ -1,30 +1,122 @@
-"""The README's Python examples run as written.
+"""The README's examples run as scripts and print what the README shows.
 
-Every ```python block of README.md is executed, in order, each in a fresh
-namespace, so that a reader can copy any one of them alone.
+Each ```python block of README.md is saved to a file of its own and run by a
+fresh interpreter, as a reader who copies it would run it. dask.distributed
+starts its workers as processes that import the script, so an example that
+starts a cluster outside an ``if __name__ == "__main__":`` guard fails here as
+it fails for the reader; running the blocks with ``exec`` in the test process
+could not see that.
+
+A ```text block right after an example is the output the README shows for it:
+the run's stdout must equal it line for line, and an example shown without one
+must print nothing. Figures the prose quotes are checked against those outputs,
+or computed, below. Timings are not checked: the benchmarks regenerate them.
 """
 
+import ast
+import importlib.util
 import re
+import subprocess
+import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+TEXT = README.read_text(encoding="utf-8")
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+
+# Import names of the optional extras' packages: an example that imports one is
+# skipped without it, as the extras' own tests are.
+EXTRAS = {"sklearn", "joblib", "dask", "distributed", "torch"}
+
+# Per example, generous: CI has 2 shared cores, and the cluster examples start
+# a LocalCluster of two worker processes.
+TIMEOUT = 300
 
 
-def python_blocks():
-    """(first line number, code) of each ```python block of the README."""
-    text = README.read_text(encoding="utf-8")
-    return [
-        (text.count("\n", 0, match.start()) + 2, match.group(1))
-        for match in BLOCK.finditer(text)
-    ]
+class Example(NamedTuple):
+    """A ```python block of the README with the output shown for it."""
+
+    line: int  # first line of code, 1-based
+    start: int  # offset of the opening fence
+    code: str
+    output: str  # the ```text block right after it, "" if there is none
+
+
+def readme_examples(text):
+    """Every ```python block of ``text``, in order, with its shown output.
+
+    Parameters
+    ----------
+    text : str
+        Markdown source.
+
+    Returns
+    -------
+    examples : list of Example
+    """
+    fences = list(FENCE.finditer(text))
+    examples = []
+    for fence, after in zip(fences, [*fences[1:], None], strict=True):
+        if fence.group(1) != "python":
+            continue
+        # Only blank lines may separate an example from its output: a text
+        # block after prose is something else (show_config's, the demo's).
+        shown = (
+            after is not None
+            and after.group(1) == "text"
+            and not text[fence.end() : after.start()].strip()
+        )
+        examples.append(
+            Example(
+                line=text.count("\n", 0, fence.start()) + 2,
+                start=fence.start(),
+                code=fence.group(2),
+                output=after.group(2) if shown else "",
+            )
+        )
+    return examples
+
+
+EXAMPLES = readme_examples(TEXT)
+
+
+def find_phrase(phrase):
+    """Offset of ``phrase`` in the README, whatever the line breaks within it."""
+    pattern = r"\s+".join(map(re.escape, phrase.split()))
+    match = re.search(pattern, TEXT)
+    assert match, f"README.md no longer says {phrase!r}"
+    return match.start()
+
+
+def missing_extras(code):
+    """The optional packages ``code`` imports that are not installed, sorted."""
+    imported = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+    # dask.distributed is the distributed package under dask's name.
+    packages = {
+        "distributed" if name.startswith("dask.distributed") else name.split(".")[0]
+        for name in imported
+    }
+    return sorted(
+        name for name in packages & EXTRAS if importlib.util.find_spec(name) is None
+    )
+
+
+def output_lines(text):
+    """``text`` as lines without trailing blanks, which editors strip."""
+    return [line.rstrip() for line in text.strip("\n").splitlines()]
 
 
 def test_readme_has_examples():
     """The quick start has blocks for the functions, scorer and estimator."""
-    code = "\n".join(block for _, block in python_blocks())
+    code = "\n".join(example.code for example in EXAMPLES)
     for name in (
         "cross_entropy_with_grad",
         "neg_cross_entropy_scorer",
@@ -35,15 +127,67 @@ def test_readme_has_examples():
         assert name in code
 
 
-BLOCKS = python_blocks()
+@pytest.mark.parametrize("example", EXAMPLES, ids=[f"line{e.line}" for e in EXAMPLES])
+def test_readme_example_runs_as_a_script(example, tmp_path):
+    """The example, saved alone, runs in a new interpreter and prints its output."""
+    missing = missing_extras(example.code)
+    if missing:
+        pytest.skip(f"README.md line {example.line} needs {', '.join(missing)}")
+    script = tmp_path / f"readme_line{example.line}.py"
+    script.write_text(example.code, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    where = f"README.md line {example.line}"
+    assert result.returncode == 0, f"{where} failed:\n{result.stderr}"
+    assert output_lines(result.stdout) == output_lines(example.output), (
+        f"{where} printed other than the output shown:\n{result.stderr}"
+    )
 
 
-@pytest.mark.parametrize("line, code", BLOCKS, ids=[f"line{n}" for n, _ in BLOCKS])
-def test_readme_block_runs(line, code):
-    """The block starting at ``line`` of README.md runs without error."""
+# Figures the prose quotes from an example's output, each with the words that
+# quote it. The words must be in the README and the figure in the output shown
+# for the nearest example above them, which the test above compares with a run:
+# neither the figure nor the prose can change alone.
+QUOTED_OUTPUTS = [
+    ("The second row's loss is `1.92884e-22`", "1.92884e-22"),
+    ("returns exactly 0 for it", "numpy's textbook formula: 0.0"),
+    ("`n_iter_` is an array of shape `(1,)`", "(1,)"),
+]
+
+
+@pytest.mark.parametrize("phrase, figure", QUOTED_OUTPUTS)
+def test_prose_quotes_the_output_shown(phrase, figure):
+    """A figure in the prose is in the output of the example above it."""
+    at = find_phrase(phrase)
+    example = [example for example in EXAMPLES if example.start < at][-1]
+    assert figure in example.output, (
+        f"README.md says {phrase!r}; the example at line {example.line} shows "
+        f"{example.output!r}"
+    )
+
+
+def test_prose_quotes_the_clipping_cap():
+    """A clipped mistake costs log_loss -log(eps): the 36 nats the prose quotes."""
+    find_phrase("a mistake costs at most 36 nats")
+    metrics = pytest.importorskip("sklearn.metrics")
+    assert round(metrics.log_loss([0], [[0.0, 1.0]], labels=[0, 1])) == 36
+
+
+def test_prose_quotes_the_neg_log_loss_error():
+    """neg_log_loss raises the quoted error on a fold that lacks a class."""
+    quoted = "y_true and y_prob contain different number of classes"
+    find_phrase(f"(`{quoted}`)")
     pytest.importorskip("sklearn")
-    if "dask" in code:  # the Dask section's examples need the dask extra
-        pytest.importorskip("distributed")
-    if "fastxent.torch" in code:  # the PyTorch section's need PyTorch
-        pytest.importorskip("torch")
-    exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "readme"})
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import get_scorer
+
+    X = [[0.0], [1.0], [2.0], [3.0], [4.0], [5.0]]
+    y = [0, 0, 1, 1, 2, 2]
+    model = LogisticRegression().fit(X, y)
+    with pytest.raises(ValueError, match=re.escape(quoted)):
+        get_scorer("neg_log_loss")(model, X[:4], y[:4])
