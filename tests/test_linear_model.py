@@ -33,7 +33,8 @@ import fastxent
 from fastxent.linear_model import LogisticRegression
 from fastxent.linear_model._datafit import BinomialCrossEntropy, MultinomialCrossEntropy
 from fastxent.linear_model._design import StandardizedDesign
-from fastxent.linear_model._solvers import _REFRESH_EVERY, _CurvaturePairs
+from fastxent.linear_model._solvers._lbfgs import _CurvaturePairs
+from fastxent.linear_model._solvers._problem import _REFRESH_EVERY
 from fastxent.metrics import neg_cross_entropy_scorer
 
 # ---------------------------------------------------------------- helpers

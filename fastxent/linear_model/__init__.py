@@ -4,7 +4,7 @@
 weighted cross-entropy of a linear model, its gradient and Lipschitz bound,
 over the implicitly standardised design of ``_design.py``), a penalty
 (``_penalty.py``: l2, l1, elastic net, with proximal operator and optimality
-measure) and a solver (``_solvers.py``: agd, gd, sgd, lbfgs), in the style of
+measure) and a solver (``_solvers/``: agd, gd, sgd, lbfgs), in the style of
 skglm; ``_logistic.py`` is the scikit-learn front.
 
 Needs scikit-learn (``pip install "fastxent[sklearn]"``).
