@@ -12,6 +12,7 @@ import numpy as np
 from fastxent import _core
 from fastxent._dispatch import dispatch_arrays
 from fastxent._kernels import _binary_xent
+from fastxent._typing import ArrayLike, FloatArray, FloatResult, Reduction
 from fastxent._validation import (
     as_real_array,
     check_label_smoothing,
@@ -26,16 +27,16 @@ from fastxent._validation import (
 
 @dispatch_arrays("logits", "target", "pos_weight", "sample_weight")
 def binary_cross_entropy(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    pos_weight=None,
-    sample_weight=None,
+    pos_weight: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
     label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     base: float | None = None,
     n_threads: int | None = None,
-):
+) -> FloatResult:
     """Binary cross-entropy between targets in [0, 1] and ``sigmoid(logits)``.
 
     Element loss ``-(pos_weight * y * log_sigmoid(z) + (1 - y) *
@@ -77,17 +78,17 @@ def binary_cross_entropy(
 
 @dispatch_arrays("logits", "target", "pos_weight", "sample_weight")
 def binary_cross_entropy_with_grad(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    pos_weight=None,
-    sample_weight=None,
+    pos_weight: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
     label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     base: float | None = None,
     n_threads: int | None = None,
     out: np.ndarray | None = None,
-):
+) -> tuple[FloatResult, FloatArray]:
     """Binary cross-entropy and its gradient with respect to ``logits``.
 
     Parameters are those of :func:`binary_cross_entropy`, plus:

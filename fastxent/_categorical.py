@@ -14,6 +14,7 @@ import numpy as np
 
 from fastxent import _core
 from fastxent._dispatch import dispatch_arrays
+from fastxent._typing import ArrayLike, FloatArray, FloatResult, Reduction
 from fastxent._validation import (
     as_array,
     as_real_array,
@@ -34,18 +35,18 @@ from fastxent._validation import (
 
 @dispatch_arrays("logits", "target", "class_weight", "sample_weight")
 def cross_entropy(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
     axis: int = -1,
-    class_weight=None,
-    sample_weight=None,
+    class_weight: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     base: float | None = None,
     n_threads: int | None = None,
-):
+) -> FloatResult:
     """Cross-entropy between a target and the softmax of ``logits``.
 
     Parameters
@@ -99,19 +100,19 @@ def cross_entropy(
 
 @dispatch_arrays("logits", "target", "class_weight", "sample_weight")
 def cross_entropy_with_grad(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
     axis: int = -1,
-    class_weight=None,
-    sample_weight=None,
+    class_weight: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     base: float | None = None,
     n_threads: int | None = None,
     out: np.ndarray | None = None,
-):
+) -> tuple[FloatResult, FloatArray]:
     """Cross-entropy and its gradient with respect to ``logits``, in one pass.
 
     Parameters are those of :func:`cross_entropy`, plus:

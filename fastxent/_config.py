@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+from typing import Any, Literal, overload
 
 from fastxent._kernels import AVAILABLE, CLONE, _build
 
@@ -28,7 +29,7 @@ def cpu_model() -> str:
     return name
 
 
-def config() -> dict:
+def config() -> dict[str, Any]:
     """The facts ``show_config`` prints, as a dict.
 
     Returns
@@ -64,7 +65,15 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
-def show_config(mode: str = "stdout"):
+@overload
+def show_config(mode: Literal["stdout"] = "stdout") -> None: ...
+
+
+@overload
+def show_config(mode: Literal["dicts"]) -> dict[str, Any]: ...
+
+
+def show_config(mode: Literal["stdout", "dicts"] = "stdout") -> dict[str, Any] | None:
     """Print (or return) the kernel clone in use and how it was built.
 
     Parameters

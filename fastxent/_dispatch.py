@@ -22,6 +22,12 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Callable
+from types import ModuleType
+from typing import ParamSpec, TypeVar
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 # Top-level package of an array type -> {role: import path of the backend}.
 _BACKENDS: dict[str, dict[str, str]] = {}
@@ -44,7 +50,7 @@ def register_backend(package: str, **modules: str) -> None:
     _BACKENDS.setdefault(package, {}).update(modules)
 
 
-def _package_of(obj) -> str:
+def _package_of(obj: object) -> str:
     cls = type(obj)
     package = _PACKAGE_OF_TYPE.get(cls)
     if package is None:
@@ -52,7 +58,7 @@ def _package_of(obj) -> str:
     return package
 
 
-def find_backend(role: str, *objects):
+def find_backend(role: str, *objects: object) -> ModuleType | None:
     """The backend module for ``role`` of the first foreign object, or None.
 
     Parameters
@@ -75,7 +81,7 @@ def find_backend(role: str, *objects):
     return None
 
 
-def dispatch_arrays(*names: str):
+def dispatch_arrays(*names: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """Decorator: route a functional-API call to a backend by its arrays.
 
     The wrapped function is called unchanged unless one of its positional
@@ -89,11 +95,11 @@ def dispatch_arrays(*names: str):
         Keyword arguments that may hold arrays (``"sample_weight"``, ...).
     """
 
-    def decorate(func):
+    def decorate(func: Callable[_P, _R]) -> Callable[_P, _R]:
         name = func.__name__
 
         @functools.wraps(func)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             backend = find_backend(
                 "functions", *args, *(kwargs.get(key) for key in names)
             )

@@ -6,6 +6,7 @@ import numpy as np
 
 from fastxent._dispatch import dispatch_arrays
 from fastxent._kernels import _information
+from fastxent._typing import ArrayLike, FloatResult
 from fastxent._validation import (
     as_real_array,
     check_axis,
@@ -43,7 +44,13 @@ def _finish(values, shape, dtype, nats_per_unit):
 
 
 @dispatch_arrays("p")
-def entropy(p, axis: int = -1, *, base=None, n_threads=None):
+def entropy(
+    p: ArrayLike,
+    axis: int = -1,
+    *,
+    base: float | None = None,
+    n_threads: int | None = None,
+) -> FloatResult:
     """Shannon entropy ``-sum(p log p)`` along ``axis``, with ``0 log 0 = 0``.
 
     Rows are not normalised.
@@ -76,7 +83,14 @@ def entropy(p, axis: int = -1, *, base=None, n_threads=None):
 
 
 @dispatch_arrays("p", "q")
-def kl_divergence(p, q, axis: int = -1, *, base=None, n_threads=None):
+def kl_divergence(
+    p: ArrayLike,
+    q: ArrayLike,
+    axis: int = -1,
+    *,
+    base: float | None = None,
+    n_threads: int | None = None,
+) -> FloatResult:
     """Kullback-Leibler divergence ``sum(p log(p / q))`` along ``axis``.
 
     The sum of ``scipy.special.rel_entr(p, q)``: ``+inf`` where ``q = 0 < p``.

@@ -30,6 +30,7 @@ from fastxent._categorical import (
     soft_mass,
     total_hard_weight,
 )
+from fastxent._typing import ArrayLike, FloatArray, FloatResult, Reduction
 from fastxent._validation import (
     as_array,
     as_real_array,
@@ -223,19 +224,19 @@ def _chunk_loss(
 
 
 def linear_cross_entropy(
-    input,
-    linear_weight,
-    target,
+    input: ArrayLike,
+    linear_weight: ArrayLike,
+    target: ArrayLike,
     *,
-    linear_bias=None,
-    class_weight=None,
-    sample_weight=None,
+    linear_bias: ArrayLike | None = None,
+    class_weight: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     chunk_size: int | None = None,
     n_threads: int | None = None,
-):
+) -> FloatResult:
     """Cross-entropy of ``input @ linear_weight.T + linear_bias``, never held whole.
 
     The same value as ``cross_entropy(input @ linear_weight.T + linear_bias,
@@ -273,19 +274,19 @@ def linear_cross_entropy(
 
 
 def linear_cross_entropy_with_grad(
-    input,
-    linear_weight,
-    target,
+    input: ArrayLike,
+    linear_weight: ArrayLike,
+    target: ArrayLike,
     *,
-    linear_bias=None,
-    class_weight=None,
-    sample_weight=None,
+    linear_bias: ArrayLike | None = None,
+    class_weight: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     chunk_size: int | None = None,
     n_threads: int | None = None,
-):
+) -> tuple[FloatResult, FloatArray, FloatArray, FloatArray | None]:
     """:func:`linear_cross_entropy` and its gradients, in one pass over the rows.
 
     Parameters are those of :func:`linear_cross_entropy`.

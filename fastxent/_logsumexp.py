@@ -25,10 +25,13 @@ emitted.
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import numpy as np
 
 from fastxent._dispatch import dispatch_arrays
 from fastxent._kernels import _logsumexp
+from fastxent._typing import ArrayLike, Axes, FloatResult
 from fastxent._validation import (
     as_array,
     as_real_array,
@@ -167,16 +170,54 @@ def _plain_logsumexp(a, axis, keepdims, n_threads):
     return lse, _reduced_shape(a.shape, axes, keepdims), a.dtype
 
 
+# One result, or with return_sign=True a pair: an overload for each, and one
+# for a return_sign only known to be a bool.
+@overload
+def logsumexp(
+    a: ArrayLike,
+    axis: Axes = None,
+    b: ArrayLike | None = None,
+    keepdims: bool = False,
+    return_sign: Literal[False] = False,
+    *,
+    n_threads: int | None = None,
+) -> FloatResult: ...
+
+
+@overload
+def logsumexp(
+    a: ArrayLike,
+    axis: Axes = None,
+    b: ArrayLike | None = None,
+    keepdims: bool = False,
+    *,
+    return_sign: Literal[True],
+    n_threads: int | None = None,
+) -> tuple[FloatResult, FloatResult]: ...
+
+
+@overload
+def logsumexp(
+    a: ArrayLike,
+    axis: Axes = None,
+    b: ArrayLike | None = None,
+    keepdims: bool = False,
+    *,
+    return_sign: bool,
+    n_threads: int | None = None,
+) -> FloatResult | tuple[FloatResult, FloatResult]: ...
+
+
 @dispatch_arrays("a", "b")
 def logsumexp(
-    a,
-    axis: int | tuple[int, ...] | None = None,
-    b=None,
+    a: ArrayLike,
+    axis: Axes = None,
+    b: ArrayLike | None = None,
     keepdims: bool = False,
     return_sign: bool = False,
     *,
     n_threads: int | None = None,
-):
+) -> FloatResult | tuple[FloatResult, FloatResult]:
     """``log(sum(b * exp(a)))`` over ``axis``, computed without overflow.
 
     Parameters
@@ -259,12 +300,12 @@ def _normalise(kernel, x, axis, out, n_threads):
 
 @dispatch_arrays("x")
 def softmax(
-    x,
-    axis: int | tuple[int, ...] | None = None,
+    x: ArrayLike,
+    axis: Axes = None,
     *,
     out: np.ndarray | None = None,
     n_threads: int | None = None,
-):
+) -> FloatResult:
     """``exp(x) / sum(exp(x))`` over ``axis``.
 
     Parameters
@@ -296,12 +337,12 @@ def softmax(
 
 @dispatch_arrays("x")
 def log_softmax(
-    x,
-    axis: int | tuple[int, ...] | None = None,
+    x: ArrayLike,
+    axis: Axes = None,
     *,
     out: np.ndarray | None = None,
     n_threads: int | None = None,
-):
+) -> FloatResult:
     """``x - logsumexp(x)`` over ``axis``, accurate for the top entry too.
 
     Parameters

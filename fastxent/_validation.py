@@ -13,12 +13,14 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from typing import get_args
 
 import numpy as np
 
 from fastxent._kernels import _labels
+from fastxent._typing import Reduction
 
-REDUCTIONS = ("mean", "sum", "none")
+REDUCTIONS = get_args(Reduction)
 # OpenMP starts every thread asked for (up to one per block of work). Beyond
 # the core count that only costs memory; at tens of thousands the system's
 # limits stop thread creation and the process dies.

@@ -2,7 +2,7 @@
 
 The class validates, encodes the labels and weights, builds a datafit
 (``_datafit.py``), a penalty (``_penalty.py``) and calls a solver
-(``_solvers.py``); everything numerical lives there. Predictions go through
+(``_solvers/``); everything numerical lives there. Predictions go through
 fastxent's ``log_softmax`` / ``softmax``.
 """
 
@@ -12,6 +12,8 @@ import functools
 import numbers
 import os
 import warnings
+from collections.abc import Callable
+from typing import Any, Concatenate, Literal, ParamSpec, TypeAlias, TypeVar, get_args
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,6 +26,7 @@ from threadpoolctl import ThreadpoolController
 
 from fastxent._dispatch import find_backend
 from fastxent._logsumexp import log_softmax, softmax
+from fastxent._typing import ArrayLike, FloatArray, Solver
 from fastxent.linear_model._datafit import (
     BinomialCrossEntropy,
     MultinomialCrossEntropy,
@@ -38,7 +41,12 @@ from fastxent.linear_model._solvers import (
     solve_sgd,
 )
 
-_SOLVERS = ("auto", "agd", "gd", "sgd", "lbfgs")
+_SOLVERS = get_args(Solver)
+# X of the estimator: {array-like, sparse matrix}. A string, read by type
+# checkers and typing.get_type_hints only: scipy.sparse.sparray, the base
+# of the sparse array classes, is public from SciPy 1.11 on, and this
+# module imports with SciPy 1.10 too.
+MatrixLike: TypeAlias = "ArrayLike | sp.spmatrix | sp.sparray"
 # Mini-batch size of "sgd" when batch_size is None.
 _DEFAULT_BATCH_SIZE = 256
 # Below this size BLAS threads cost more than they save, and far more when a
@@ -59,14 +67,19 @@ _NO_PENALTY = (
     "None; got penalty={!r}"
 )
 
+_Self = TypeVar("_Self")
+_P = ParamSpec("_P")
 
-def _refuse_penalty(init):
+
+def _refuse_penalty(
+    init: Callable[Concatenate[_Self, _P], None],
+) -> Callable[Concatenate[_Self, _P], None]:
     """Wrap ``__init__`` so that ``penalty=`` raises ``TypeError`` naming its
     replacements; ``functools.wraps`` keeps the signature that
     ``get_params`` reads."""
 
     @functools.wraps(init)
-    def wrapper(self, *args, **kwargs):
+    def wrapper(self: _Self, *args: _P.args, **kwargs: _P.kwargs) -> None:
         if "penalty" in kwargs:
             raise TypeError(_NO_PENALTY.format(kwargs["penalty"]))
         init(self, *args, **kwargs)
@@ -193,7 +206,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         :meth:`partial_fit`, after each call, on that call's data.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when X had string column names.
 
     See Also
@@ -231,20 +244,20 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        C=1.0,
-        l1_ratio=0.0,
-        fit_intercept=True,
-        solver="auto",
-        max_iter=1000,
-        tol=1e-4,
-        learning_rate="auto",
-        batch_size=None,
-        class_weight=None,
-        warm_start=False,
-        verbose=0,
-        random_state=None,
-        n_threads=None,
-    ):
+        C: float = 1.0,
+        l1_ratio: float = 0.0,
+        fit_intercept: bool = True,
+        solver: Solver = "auto",
+        max_iter: int = 1000,
+        tol: float = 1e-4,
+        learning_rate: float | Literal["auto"] = "auto",
+        batch_size: int | None = None,
+        class_weight: dict[Any, float] | Literal["balanced"] | None = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        random_state: int | np.random.RandomState | None = None,
+        n_threads: int | None = None,
+    ) -> None:
         self.C = C
         self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
@@ -264,7 +277,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = True
         return tags
 
-    def set_params(self, **params) -> LogisticRegression:
+    def set_params(self, **params: Any) -> LogisticRegression:
         """Set parameters, as scikit-learn's ``set_params`` does.
 
         Parameters
@@ -281,7 +294,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             raise ValueError(_NO_PENALTY.format(params["penalty"]))
         return super().set_params(**params)
 
-    def fit(self, X, y, sample_weight=None) -> LogisticRegression:
+    def fit(
+        self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> LogisticRegression:
         """Fit the model to ``(X, y)``.
 
         Parameters
@@ -368,7 +383,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         sample_weight = self._apply_class_weight(sample_weight, classes, y, y_index)
         return X, classes, y_index, sample_weight
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None) -> LogisticRegression:
+    def partial_fit(
+        self,
+        X: MatrixLike,
+        y: ArrayLike,
+        classes: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> LogisticRegression:
         """One epoch of mini-batch SGD on ``(X, y)``, continuing the last fit.
 
         The penalty is scaled to this call's data, as if ``(X, y)`` were the
@@ -632,7 +653,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             self.intercept_ = np.zeros(datafit.n_outputs, dtype=X.dtype)
         return result
 
-    def decision_function(self, X) -> np.ndarray:
+    def decision_function(self, X: MatrixLike) -> FloatArray:
         """Logits of the model: ``X @ coef_.T + intercept_``.
 
         Parameters
@@ -666,7 +687,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             scores = np.column_stack([np.zeros_like(scores), scores])
         return np.ascontiguousarray(scores)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: MatrixLike) -> np.ndarray:
         """Most probable class of each sample.
 
         Parameters
@@ -687,7 +708,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             index = scores.argmax(axis=1)
         return self.classes_[index]
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: MatrixLike) -> FloatArray:
         """Class probabilities, the softmax (sigmoid) of the decision values.
 
         Parameters
@@ -703,7 +724,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             return backend.predict_proba(self, X)
         return softmax(self._logits_all_classes(X), axis=1)
 
-    def predict_log_proba(self, X) -> np.ndarray:
+    def predict_log_proba(self, X: MatrixLike) -> FloatArray:
         """Log of the class probabilities, computed as a log-softmax.
 
         Finite (about minus the logit gap) where :meth:`predict_proba`

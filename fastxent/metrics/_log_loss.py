@@ -30,6 +30,7 @@ from sklearn.utils._param_validation import Hidden, validate_params
 from sklearn.utils.validation import _check_sample_weight
 
 from fastxent._kernels import _proba_scan
+from fastxent._typing import ArrayLike
 
 # The dtypes check_array keeps for y_pred (numpy's real floating types in
 # scikit-learn's order); anything else becomes float64.
@@ -55,7 +56,14 @@ _MAX_TABLE = 1 << 16
     },
     prefer_skip_nested_validation=True,
 )
-def log_loss(y_true, y_pred, *, normalize=True, sample_weight=None, labels=None):
+def log_loss(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    normalize: bool = True,
+    sample_weight: ArrayLike | None = None,
+    labels: ArrayLike | None = None,
+) -> float:
     """Log loss (cross-entropy) of predicted probabilities, as scikit-learn's.
 
     A drop-in for ``sklearn.metrics.log_loss``: the same value, the same

@@ -24,6 +24,8 @@ routing (``set_score_request(sample_weight=True)``) treat it as their own.
 
 from __future__ import annotations
 
+from typing import Any, Literal, get_args
+
 import numpy as np
 from sklearn.metrics._scorer import _BaseScorer
 from sklearn.utils import _safe_indexing
@@ -31,10 +33,11 @@ from sklearn.utils import _safe_indexing
 from fastxent._binary import binary_cross_entropy
 from fastxent._categorical import cross_entropy
 from fastxent._logsumexp import softmax
+from fastxent._typing import ResponseMethod
 from fastxent._validation import check_nonnegative_vector, scale_for_mean
 
 # In the order "auto" tries them.
-_RESPONSE_METHODS = ("decision_function", "predict_log_proba", "predict_proba")
+_RESPONSE_METHODS = get_args(ResponseMethod)
 
 # The options of cross_entropy a scorer takes. sample_weight arrives through
 # metadata routing; reduction, axis and ignore_index do not apply to a score
@@ -57,7 +60,11 @@ _CHECK_RTOL = 1e-5
 _CHECK_ULPS = 8
 
 
-def make_cross_entropy_scorer(*, response_method="auto", **cross_entropy_options):
+def make_cross_entropy_scorer(
+    *,
+    response_method: Literal["auto"] | ResponseMethod = "auto",
+    **cross_entropy_options: Any,
+) -> _CrossEntropyScorer:
     """A scorer of the negated mean cross-entropy of a classifier's predictions.
 
     Parameters
