@@ -250,8 +250,8 @@ def scale_for_mean(weights: np.ndarray) -> np.ndarray:
         return weights
     exponent = -math.frexp(largest)[1]
     # Every power of two from 2**-1074 to 2**1023 is a double, so one product
-    # scales exactly (np.ldexp does the same but calls libm per element, 10 ms
-    # for 1e6 weights). Only a maximum below 2**-1023 asks for more than
+    # scales exactly (np.ldexp does the same but calls libm per element, which
+    # is slower). Only a maximum below 2**-1023 asks for more than
     # 2**1023: two products, each exact because the values grow.
     if exponent <= 1023:
         return weights * 2.0**exponent

@@ -11,7 +11,7 @@ negative, NaN or infinite entry gets ``out[i] = NaN``, which no valid row can
 give (terms are finite or ``+inf``), and the caller turns that into an error.
 A separate check before the kernel would be two more serial passes over each
 input (min and max), which cost as much as the kernel on one thread and kept
-two threads from scaling past 1.5x.
+two threads from scaling.
 """
 from cython cimport floating, view
 from cython.parallel cimport prange

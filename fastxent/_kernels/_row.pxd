@@ -77,10 +77,10 @@ cdef inline Py_ssize_t rows_per_block(Py_ssize_t n) noexcept nogil:
     return BLOCK_ELEMENTS // (n if n > 0 else 1)
 
 
-# Elements a thread must have before it is worth starting: about 0.1 ms of
-# work at a few ns an element, well above the microseconds a parallel region
-# costs, so the many small calls of a mini-batch fit run serially (with 2
-# threads on a busy 2-core machine they ran 5 to 14 times slower). Results
+# Elements a thread must have before it is worth starting: enough work to
+# dwarf what starting a parallel region costs, so the many small calls of a
+# mini-batch fit run serially (two threads on a busy 2-core machine made
+# them several times slower). Results
 # do not depend on it: blocks and their order are fixed by the shape.
 cdef enum:
     MIN_THREAD_ELEMENTS = 32768

@@ -50,8 +50,8 @@ MatrixLike: TypeAlias = "ArrayLike | sp.spmatrix | sp.sparray"
 # Mini-batch size of "sgd" when batch_size is None.
 _DEFAULT_BATCH_SIZE = 256
 # Below this size BLAS threads cost more than they save, and far more when a
-# core is busy with something else: a 1797 x 64 product is ~20x slower on 2
-# OpenBLAS threads than on 1. (The kernels make the same choice themselves,
+# core is busy with something else: a digits-sized product ran many times
+# slower on 2 OpenBLAS threads than on 1. (The kernels make the same choice themselves,
 # per call: one thread per 32,768 logits at most.)
 _BLAS_THREADS_MIN_SIZE = 1_000_000  # entries (or nonzeros) of X
 
@@ -96,7 +96,7 @@ def _blas_limit(X, n_threads):
     """
     global _threadpool_controller
     if _threadpool_controller is None:
-        # Built once: scanning the loaded libraries costs ~0.5 ms.
+        # Built once: it scans the loaded libraries.
         _threadpool_controller = ThreadpoolController()
     size = X.nnz if sp.issparse(X) else X.size
     limit = 1 if size < _BLAS_THREADS_MIN_SIZE else n_threads

@@ -366,7 +366,7 @@ def _scan(y_pred, codes, binary_column):
 def _row_sum_extremes(y_pred: np.ndarray, binary_column: bool):
     """The smallest and largest row sum, for :func:`_warn_unless_sums_near_one`.
 
-    Row sums come from ``einsum``, twice as fast as ``sum(axis=1)`` on short
+    Row sums come from ``einsum``, faster than ``sum(axis=1)`` on short
     rows but adding in another order, which the warning's test allows for.
     """
     if binary_column:
