@@ -4,6 +4,7 @@ Values printed by the commands are checked against independent computations
 (scipy, scikit-learn's own cross-validation); timings are never asserted.
 """
 
+import importlib.util
 import io
 import re
 import sys
@@ -444,7 +445,8 @@ def test_bench_end_to_end_on_tiny_settings(monkeypatch, tmp_path):
     out = io.StringIO()
     assert bench.run(quick=True, threads=[1], plot_path=None, stream=out) == 0
     text = out.getvalue()
-    for kernel in cases.KERNELS:
+    torch_kernels = cases.TORCH_KERNELS if importlib.util.find_spec("torch") else ()
+    for kernel in cases.KERNELS + torch_kernels:
         assert f"| `{kernel}` | 2,000" in text
     assert "time to lbfgs objective" in text
     assert "epochs of SGD" in text

@@ -19,6 +19,12 @@ buffers prepared outside of it, so that only the computation is timed:
     log_softmax                     new array              scipy; torch
     log_loss                        fastxent.metrics on    sklearn.metrics.log_loss
                                     probabilities
+    torch.cross_entropy             fastxent.torch's       torch cross_entropy
+                                    operator, forward +    forward + backward
+                                    backward (autograd)    (autograd)
+
+The last runs only where PyTorch is installed: it times what a PyTorch
+training step pays for its loss, tensors in and the logits' gradient out.
 
 The ``copy`` entry is the physical limit: ``numpy.copyto`` of a buffer half
 the size of the bytes the kernel must read and write, so that the copy
@@ -43,6 +49,8 @@ KERNELS = (
     "log_softmax",
     "log_loss",
 )
+# Kernels of fastxent.torch, against PyTorch alone; cases only with PyTorch.
+TORCH_KERNELS = ("torch.cross_entropy",)
 FASTXENT = "fastxent"
 PEERS = ("numpy/scipy", "scikit-learn", "PyTorch")
 LIMIT = "copy"
@@ -107,7 +115,7 @@ class KernelCase:
         labels = self.n_samples * np.dtype(np.intp).itemsize
         if self.kernel in ("cross_entropy", "log_loss"):
             return values + labels
-        if self.kernel == "cross_entropy_with_grad":
+        if self.kernel in ("cross_entropy_with_grad", "torch.cross_entropy"):
             return 2 * values + labels
         if self.kernel == "binary_cross_entropy_with_grad":
             return 3 * values
@@ -129,15 +137,19 @@ class KernelCase:
         return arrays
 
 
-def kernel_cases(
-    shapes=FULL_SHAPES, dtypes=DTYPES, kernels=KERNELS
-) -> list[KernelCase]:
+def kernel_cases(shapes=FULL_SHAPES, dtypes=DTYPES, kernels=None) -> list[KernelCase]:
     """Every kernel on every shape and dtype; the binary kernel on 2-class shapes.
+
+    ``kernels`` None means :data:`KERNELS`, and :data:`TORCH_KERNELS` when
+    PyTorch is installed.
 
     Returns
     -------
     cases : list of KernelCase
     """
+    if kernels is None:
+        with_torch = optional("torch") is not None
+        kernels = KERNELS + (TORCH_KERNELS if with_torch else ())
     cases = []
     for kernel in kernels:
         for n_samples, n_classes in shapes:
@@ -461,6 +473,19 @@ def _log_loss_from(module_name):
     return build
 
 
+# torch.cross_entropy: fastxent.torch's operator inside autograd.
+
+
+def _torch_op_fastxent(case, inputs, n_threads):
+    fastxent_torch = optional("fastxent.torch")
+    if fastxent_torch is None:
+        return None
+    return _torch_backward(
+        fastxent_torch.cross_entropy, optional("torch"), inputs["logits"],
+        inputs["labels"],
+    )  # fmt: skip
+
+
 _BUILDERS = {
     "cross_entropy": {
         FASTXENT: _ce_fastxent,
@@ -488,5 +513,9 @@ _BUILDERS = {
     "log_loss": {
         FASTXENT: _log_loss_from("fastxent.metrics"),
         "scikit-learn": _log_loss_from("sklearn.metrics"),
+    },
+    "torch.cross_entropy": {
+        FASTXENT: _torch_op_fastxent,
+        "PyTorch": _ceg_torch,
     },
 }
