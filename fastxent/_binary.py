@@ -15,12 +15,10 @@ from fastxent._kernels import _binary_xent
 from fastxent._typing import ArrayLike, FloatArray, FloatResult, Reduction
 from fastxent._validation import (
     as_real_array,
-    check_label_smoothing,
-    check_n_threads,
+    check_loss_options,
     check_nonnegative_finite,
     check_out,
-    check_reduction,
-    log_of_base,
+    check_sample_weight,
     scale_for_mean,
 )
 
@@ -122,18 +120,14 @@ def _binary_cross_entropy(
     out,
 ):
     logits = as_real_array(logits, "logits")
-    reduction = check_reduction(reduction)
-    smoothing = check_label_smoothing(label_smoothing)
-    nats_per_unit = log_of_base(base)
-    n_threads = check_n_threads(n_threads)
+    reduction, smoothing, nats_per_unit, n_threads = check_loss_options(
+        reduction, label_smoothing, base, n_threads
+    )
     if out is not None:
         check_out(out, logits.shape, logits.dtype)
 
     y = as_real_array(target, "target")
-    if y.shape != logits.shape:
-        raise ValueError(
-            f"target must have the shape of logits {logits.shape}, got {y.shape}"
-        )
+    check_target_shape(logits.shape, y.shape)
     if not _in_unit_interval(y, n_threads):
         raise ValueError(
             f"target must hold values in [0, 1], got min {y.min()} and max {y.max()}"
@@ -149,21 +143,13 @@ def _binary_cross_entropy(
     if reduction == "mean":  # finite total weight for any weights (see there)
         weights_r = scale_for_mean(weights_r)
 
-    if n_rows * n_labels == 0 and reduction == "mean":
-        raise ValueError(
-            "logits is empty: the mean is undefined; use reduction='sum' or 'none'"
-        )
+    check_mean_defined(n_rows * n_labels, reduction)
     loss_scale = 1.0 / nats_per_unit
     grad_scale = loss_scale
     total_weight = 1.0
     if reduction == "mean":
-        # One shared weight (none given) stands for every row.
-        rows_weighted = n_rows if weights_r.shape[0] == 1 else 1
-        total_weight = float(weights_r.sum()) * rows_weighted * n_labels
-        if not total_weight > 0.0:
-            raise ValueError(
-                "sample_weight sums to 0, so the mean is undefined; use reduction='sum'"
-            )
+        total_weight = element_weight_sum(weights_r, n_rows, n_labels)
+        check_total_weight(total_weight)
         grad_scale /= total_weight
 
     grad = np.empty(logits.shape, logits.dtype) if out is None else out
@@ -185,6 +171,39 @@ def _binary_cross_entropy(
     else:
         loss = dtype(total / total_weight)
     return loss, (grad if want_grad else None)
+
+
+def check_target_shape(logits_shape: tuple, target_shape: tuple) -> None:
+    """Raise unless the target has one value per logit."""
+    if tuple(target_shape) != tuple(logits_shape):
+        raise ValueError(
+            f"target must have the shape of logits {tuple(logits_shape)}, got "
+            f"{tuple(target_shape)}"
+        )
+
+
+def check_mean_defined(n_elements: int, reduction: str) -> None:
+    """Raise for the mean of no elements."""
+    if n_elements == 0 and reduction == "mean":
+        raise ValueError(
+            "logits is empty: the mean is undefined; use reduction='sum' or 'none'"
+        )
+
+
+def element_weight_sum(row_weight: np.ndarray, n_rows: int, n_labels: int) -> float:
+    """The denominator of the mean: each of a row's ``n_labels`` elements
+    weighs its row's weight; one shared weight (none given) stands for every
+    row."""
+    rows_weighted = n_rows if row_weight.shape[0] == 1 else 1
+    return float(row_weight.sum()) * rows_weighted * n_labels
+
+
+def check_total_weight(total_weight: float) -> None:
+    """Raise unless the weights of a mean sum to a positive number."""
+    if not total_weight > 0.0:
+        raise ValueError(
+            "sample_weight sums to 0, so the mean is undefined; use reduction='sum'"
+        )
 
 
 def _in_unit_interval(values: np.ndarray, n_threads: int) -> bool:
@@ -218,13 +237,5 @@ def _row_weight(sample_weight, n_rows) -> np.ndarray:
     and a sum)."""
     if sample_weight is None:
         return np.ones(1)
-    weights = as_real_array(sample_weight, "sample_weight").astype(
-        np.float64, copy=False
-    )
-    if weights.shape != (n_rows,):
-        raise ValueError(
-            f"sample_weight must have shape ({n_rows},) (one weight per row of "
-            f"logits), got shape {weights.shape}"
-        )
-    check_nonnegative_finite(weights, "sample_weight")
+    weights = check_sample_weight(sample_weight, (n_rows,), "row of logits")
     return np.ascontiguousarray(weights)

@@ -19,15 +19,13 @@ from fastxent._validation import (
     as_array,
     as_real_array,
     check_axis,
-    check_label_smoothing,
-    check_n_threads,
+    check_loss_options,
     check_nonnegative_finite,
     check_nonnegative_vector,
     check_out,
-    check_reduction,
+    check_sample_weight,
     describe_row,
     first_bad_label,
-    log_of_base,
     rows_last,
     scale_for_mean,
 )
@@ -152,20 +150,10 @@ def _cross_entropy(
     out,
 ):
     logits = as_real_array(logits, "logits")
-    if logits.ndim == 0:
-        raise ValueError(
-            "logits must have a class axis: shape (n_samples, n_classes) or "
-            "(n_classes,), got a scalar"
-        )
-    axis = check_axis(axis, logits.ndim, "logits")
-    n_classes = logits.shape[axis]
-    if n_classes == 0:
-        raise ValueError("logits has 0 classes along its class axis; need >= 1")
-    batch_shape = logits.shape[:axis] + logits.shape[axis + 1 :]
-    reduction = check_reduction(reduction)
-    smoothing = check_label_smoothing(label_smoothing)
-    nats_per_unit = log_of_base(base)
-    n_threads = check_n_threads(n_threads)
+    axis, n_classes, batch_shape = class_layout(logits.shape, axis)
+    reduction, smoothing, nats_per_unit, n_threads = check_loss_options(
+        reduction, label_smoothing, base, n_threads
+    )
     if out is not None and not want_grad:
         raise TypeError("out is only accepted by the _with_grad functions")
     if out is not None:
@@ -173,29 +161,18 @@ def _cross_entropy(
 
     z = rows_last(logits, axis)
     n_samples = z.shape[0]
-    if n_samples == 0 and reduction == "mean":
-        raise ValueError(
-            "logits is an empty batch (0 samples): the mean is undefined; "
-            "use reduction='sum' or 'none'"
-        )
+    check_mean_defined(n_samples, reduction)
     weights_c, weights_s = resolve_weights(
         class_weight, sample_weight, n_classes, batch_shape, reduction
     )
-    class_weight_sum = float(weights_c.sum())
-    if not np.isfinite(class_weight_sum):
-        # Every row's target mass includes it (label smoothing spreads over
-        # all classes): an infinite sum would turn 0 * inf into NaN there.
-        raise ValueError(
-            "class_weight sums past the float64 range; scale it down (only "
-            "ratios of class weights matter to reduction='mean')"
-        )
+    class_weight_sum = check_class_weight_sum(weights_c)
     target = as_array(target, "target")
     hard = is_hard_target(target.shape, target.dtype, logits.shape, batch_shape)
     if hard:
         labels = check_labels(target, n_classes, batch_shape, ignore_index, n_threads)
     else:
         p = check_soft_target(target, logits.dtype, axis, ignore_index)
-        row_weight = weights_s * soft_mass(p, weights_c, batch_shape)
+        row_weight = soft_row_weight(p, weights_c, weights_s, batch_shape)
         if weights_s.shape != row_weight.shape:  # the soft kernel reads one per row
             weights_s = np.full(row_weight.shape, weights_s[0])
 
@@ -263,6 +240,46 @@ def _cross_entropy(
     return loss, grad
 
 
+def class_layout(shape: tuple, axis) -> tuple[int, int, tuple]:
+    """The class axis of logits of ``shape``: (axis, n_classes, batch shape).
+
+    Raises for logits without a class axis (a scalar) or without classes.
+    """
+    if len(shape) == 0:
+        raise ValueError(
+            "logits must have a class axis: shape (n_samples, n_classes) or "
+            "(n_classes,), got a scalar"
+        )
+    axis = check_axis(axis, len(shape), "logits")
+    n_classes = shape[axis]
+    if n_classes == 0:
+        raise ValueError("logits has 0 classes along its class axis; need >= 1")
+    return axis, n_classes, tuple(shape[:axis] + shape[axis + 1 :])
+
+
+def check_mean_defined(n_samples: int, reduction: str) -> None:
+    """Raise for the mean of an empty batch."""
+    if n_samples == 0 and reduction == "mean":
+        raise ValueError(
+            "logits is an empty batch (0 samples): the mean is undefined; "
+            "use reduction='sum' or 'none'"
+        )
+
+
+def check_class_weight_sum(class_weight: np.ndarray) -> float:
+    """The sum of the class weights, which the kernels take; raise when it
+    is not finite."""
+    total = float(class_weight.sum())
+    if not np.isfinite(total):
+        # Every row's target mass includes it (label smoothing spreads over
+        # all classes): an infinite sum would turn 0 * inf into NaN there.
+        raise ValueError(
+            "class_weight sums past the float64 range; scale it down (only "
+            "ratios of class weights matter to reduction='mean')"
+        )
+    return total
+
+
 def is_hard_target(target_shape, target_dtype, logits_shape, batch_shape) -> bool:
     """Hard (labels) or soft (probabilities) target, from its shape and dtype.
 
@@ -315,6 +332,12 @@ def soft_mass(p: np.ndarray, class_weight: np.ndarray, batch_shape) -> np.ndarra
     return mass
 
 
+def soft_row_weight(p, class_weight, sample_weight, batch_shape) -> np.ndarray:
+    """Each row's weight for probability targets, the mean's terms:
+    ``sample_weight_i * sum_c class_weight_c p_ic``."""
+    return sample_weight * soft_mass(p, class_weight, batch_shape)
+
+
 def check_total_weight(total_weight: float) -> None:
     """Raise unless the weights of a mean sum to a positive number."""
     if not total_weight > 0.0:
@@ -351,15 +374,7 @@ def sample_weights(sample_weight, batch_shape) -> np.ndarray:
     and a sum)."""
     if sample_weight is None:
         return np.ones(1)
-    weights = as_real_array(sample_weight, "sample_weight").astype(
-        np.float64, copy=False
-    )
-    if weights.shape != tuple(batch_shape):
-        raise ValueError(
-            f"sample_weight must have shape {tuple(batch_shape)} (one weight per "
-            f"sample), got shape {weights.shape}"
-        )
-    check_nonnegative_finite(weights, "sample_weight")
+    weights = check_sample_weight(sample_weight, batch_shape, "sample")
     return np.ascontiguousarray(weights).reshape(-1)
 
 
@@ -413,14 +428,9 @@ def check_labels(
     unless ``float_labels`` is false (PyTorch's rule: labels are integers).
     """
     raw = np.asarray(target)
+    check_label_dtype(raw.shape, raw.dtype, float_labels)
     if raw.dtype.kind == "f" and float_labels:
         raw = whole_number_labels(raw, n_classes, batch_shape)
-    if raw.dtype.kind not in "biu":
-        raise TypeError(
-            f"target of shape {raw.shape} must hold integer class labels, got "
-            f"dtype {raw.dtype}; pass integer class indices or probabilities of "
-            "the logits' shape"
-        )
     if ignore_index is not None:
         check_ignore_index(ignore_index)
     if raw.dtype.kind == "u" and raw.size and raw.max() > np.iinfo(np.intp).max:
@@ -445,6 +455,20 @@ def check_labels(
     if ignore_index is not None:
         labels[labels == ignore_index] = -1
     return labels
+
+
+def check_label_dtype(shape: tuple, dtype, float_labels: bool = True) -> None:
+    """Raise ``TypeError`` unless labels of ``dtype`` can be class indices:
+    integers and bools, and floats with ``float_labels`` (whether each is a
+    whole number is a question of values, see :func:`whole_number_labels`)."""
+    kind = np.dtype(dtype).kind
+    if kind in "biu" or (kind == "f" and float_labels):
+        return
+    raise TypeError(
+        f"target of shape {tuple(shape)} must hold integer class labels, got "
+        f"dtype {np.dtype(dtype)}; pass integer class indices or probabilities "
+        "of the logits' shape"
+    )
 
 
 def whole_number_labels(raw, n_classes, batch_shape) -> np.ndarray:

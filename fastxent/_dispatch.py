@@ -9,10 +9,12 @@ backend module as a string, and the lower layers ask for a backend by role
 when they meet an argument of such a type.
 
 Two roles exist: ``"functions"`` (a module with the functional API's
-functions under the same names) and ``"estimator"`` (a module with the
-estimator's data backend). Nothing is imported until an argument of a
-registered type actually arrives, so ``import fastxent`` never imports dask,
-and without dask installed no argument can be a dask array.
+functions under the same names, the contract :class:`FunctionsBackend`
+declares) and ``"estimator"`` (a module with the estimator's data backend,
+the contract ``EstimatorBackend`` of ``fastxent/linear_model/_backend.py``
+declares). Nothing is imported until an argument of a registered type
+actually arrives, so ``import fastxent`` never imports dask, and without
+dask installed no argument can be a dask array.
 
 The test is a dictionary lookup per argument on its type (the package of
 each type is computed once and cached), a few hundred nanoseconds per call.
@@ -24,7 +26,7 @@ import functools
 import importlib
 from collections.abc import Callable
 from types import ModuleType
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -34,6 +36,29 @@ _BACKENDS: dict[str, dict[str, str]] = {}
 # Type -> its top-level package: ``type(x).__module__`` builds a new string
 # for extension types on every access, which costs more than the cache.
 _PACKAGE_OF_TYPE: dict[type, str] = {}
+
+
+@runtime_checkable
+class FunctionsBackend(Protocol):
+    """What a backend of the ``"functions"`` role provides.
+
+    One callable for each function :func:`dispatch_arrays` routes, under its
+    name, that takes the in-memory function's parameters (the same
+    ``inspect.signature``: names, kinds, defaults) and raises its errors for
+    the same arguments; it returns its own library's arrays. The members
+    are the whole list of routed names: ``dispatch_arrays`` refuses a
+    function not declared here.
+    """
+
+    binary_cross_entropy: Callable[..., Any]
+    binary_cross_entropy_with_grad: Callable[..., Any]
+    cross_entropy: Callable[..., Any]
+    cross_entropy_with_grad: Callable[..., Any]
+    entropy: Callable[..., Any]
+    kl_divergence: Callable[..., Any]
+    log_softmax: Callable[..., Any]
+    logsumexp: Callable[..., Any]
+    softmax: Callable[..., Any]
 
 
 def register_backend(package: str, **modules: str) -> None:
@@ -97,6 +122,10 @@ def dispatch_arrays(*names: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R
 
     def decorate(func: Callable[_P, _R]) -> Callable[_P, _R]:
         name = func.__name__
+        if name not in FunctionsBackend.__annotations__:
+            raise TypeError(
+                f"{name} is routed to backends: declare it in FunctionsBackend"
+            )
 
         @functools.wraps(func)
         def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:

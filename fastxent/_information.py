@@ -19,9 +19,22 @@ from fastxent._validation import (
 
 def _probabilities(p, name, axis):
     p = as_real_array(p, name)
-    if p.ndim == 0:
+    return p, probability_axis(p.ndim, axis, name)
+
+
+def probability_axis(ndim: int, axis, name: str) -> int:
+    """``axis`` normalised for probabilities of ``ndim`` dimensions."""
+    if ndim == 0:
         raise ValueError(f"{name} must have at least one dimension, got a scalar")
-    return p, check_axis(axis, p.ndim, name)
+    return check_axis(axis, ndim, name)
+
+
+def check_same_shape(p_shape: tuple, q_shape: tuple) -> None:
+    """Raise unless ``q`` has the shape of ``p``: the divergence is elementwise."""
+    if tuple(q_shape) != tuple(p_shape):
+        raise ValueError(
+            f"q must have the shape of p {tuple(p_shape)}, got {tuple(q_shape)}"
+        )
 
 
 def _check_rows(values, named_inputs):
@@ -116,8 +129,7 @@ def kl_divergence(
     n_threads = check_n_threads(n_threads)
     p, axis = _probabilities(p, "p", axis)
     q, _ = _probabilities(q, "q", axis)
-    if q.shape != p.shape:
-        raise ValueError(f"q must have the shape of p {p.shape}, got {q.shape}")
+    check_same_shape(p.shape, q.shape)
     dtype = np.result_type(p.dtype, q.dtype)
     p_rows = rows_last(p.astype(dtype, copy=False), axis, strided_rows=True)
     q_rows = rows_last(q.astype(dtype, copy=False), axis, strided_rows=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from typing import get_args
+from typing import NamedTuple, get_args
 
 import numpy as np
 
@@ -84,6 +84,29 @@ def check_label_smoothing(label_smoothing) -> float:
     return value
 
 
+class LossOptions(NamedTuple):
+    """The checked options of a cross-entropy (see :func:`check_loss_options`)."""
+
+    reduction: str
+    smoothing: float
+    nats_per_unit: float
+    n_threads: int
+
+
+def check_loss_options(reduction, label_smoothing, base, n_threads) -> LossOptions:
+    """The options every cross-entropy takes, checked in one order.
+
+    In memory and on dask arrays alike, so that a call with two bad options
+    names the same one first.
+    """
+    return LossOptions(
+        check_reduction(reduction),
+        check_label_smoothing(label_smoothing),
+        log_of_base(base),
+        check_n_threads(n_threads),
+    )
+
+
 def as_array(x, name: str) -> np.ndarray:
     """``np.asarray(x)``, with an error naming the argument if numpy refuses it."""
     try:
@@ -102,10 +125,15 @@ def as_real_array(x, name: str) -> np.ndarray:
     (float16, longdouble) become float64. No copy is made for a float32 /
     float64 input.
     """
-    if x is None:
-        raise TypeError(f"{name} must be an array of numbers, got None")
+    check_not_none(x, name)
     arr = as_array(x, name)
     return arr.astype(real_dtype(arr.dtype, name), copy=False)
+
+
+def check_not_none(x, name: str) -> None:
+    """Raise ``TypeError`` for None where an array is required."""
+    if x is None:
+        raise TypeError(f"{name} must be an array of numbers, got None")
 
 
 def real_dtype(dtype: np.dtype, name: str) -> np.dtype:
@@ -120,7 +148,13 @@ def real_dtype(dtype: np.dtype, name: str) -> np.dtype:
     if kind in "fbiu":
         return np.dtype(np.float64)
     fix = f"np.real({name})" if kind == "c" else f"np.asarray({name}, dtype=float)"
-    raise TypeError(
+    raise not_real_error(dtype, name, fix)
+
+
+def not_real_error(dtype: np.dtype, name: str, fix: str) -> TypeError:
+    """The error for an argument of a dtype :func:`real_dtype` refuses;
+    ``fix`` is the conversion to suggest (which depends on the array type)."""
+    return TypeError(
         f"{name} must hold real numbers (float32, float64, int or bool), got "
         f"dtype {dtype}; convert it, e.g. {fix}"
     )
@@ -225,11 +259,33 @@ def check_nonnegative_finite(x: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} must be finite and non-negative, got {high}")
 
 
+def check_sample_weight(sample_weight, shape: tuple, per: str) -> np.ndarray:
+    """Sample weights as float64 of ``shape``, each finite and non-negative.
+
+    ``per`` names what one weight stands for ("sample", "row of logits").
+    """
+    weights = as_real_array(sample_weight, "sample_weight").astype(
+        np.float64, copy=False
+    )
+    check_sample_weight_shape(weights.shape, shape, per)
+    check_nonnegative_finite(weights, "sample_weight")
+    return weights
+
+
+def check_sample_weight_shape(shape: tuple, expected: tuple, per: str) -> None:
+    """Raise unless sample weights of ``shape`` give one weight per ``per``."""
+    if tuple(shape) != tuple(expected):
+        raise ValueError(
+            f"sample_weight must have shape {tuple(expected)} (one weight per "
+            f"{per}), got shape {tuple(shape)}"
+        )
+
+
 # Weight maxima that need no rescaling before a mean (see scale_for_mean).
 _SAFE_WEIGHT_LOW, _SAFE_WEIGHT_HIGH = 2.0**-500, 1.0
 
 
-def scale_for_mean(weights: np.ndarray) -> np.ndarray:
+def scale_for_mean(weights: np.ndarray, largest: float | None = None) -> np.ndarray:
     """``weights``, scaled by a power of two where their size needs it.
 
     A weighted mean depends on the ratios of the weights only, and scaling by
@@ -241,11 +297,14 @@ def scale_for_mean(weights: np.ndarray) -> np.ndarray:
     maximum lies in ``[2**-500, 1]`` are safe for any row count and are
     returned as they are: the common case (unit weights), and a pass over the
     weights saved. Others are scaled so that the maximum lands in
-    ``[0.5, 1)``.
+    ``[0.5, 1)``. ``largest`` is the maximum of all the weights of the mean
+    when ``weights`` are a part of them (a chunk of a dask array), so that
+    every part is scaled alike; by default ``weights.max()``.
     """
     if weights.size == 0:
         return weights
-    largest = float(weights.max())
+    if largest is None:
+        largest = float(weights.max())
     if _SAFE_WEIGHT_LOW <= largest <= _SAFE_WEIGHT_HIGH:
         return weights
     exponent = -math.frexp(largest)[1]

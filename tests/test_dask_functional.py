@@ -334,3 +334,146 @@ def test_whole_number_float_labels(problem):
     fraction = fx.cross_entropy(z, chunked(labels + 0.5))
     with pytest.raises(ValueError, match="whole number"):
         fraction.compute()
+
+
+def weights_up_to(largest, n, seed=3):
+    """n positive weights whose maximum is exactly ``largest``."""
+    weights = np.random.default_rng(seed).uniform(0.05, 1.0, n)
+    weights /= weights.max()
+    return weights * largest
+
+
+def weighted_losses(problem):
+    """(function, logits, target, options) of each weighted cross-entropy."""
+    logits, labels, soft, _ = problem
+    rng = np.random.default_rng(4)
+    binary_logits = rng.normal(scale=3.0, size=(len(labels), 3))
+    binary_target = (rng.random(binary_logits.shape) > 0.5).astype(float)
+    class_weight = np.linspace(0.5, 2.0, logits.shape[1])
+    return [
+        (fx.cross_entropy_with_grad, logits, labels, {"class_weight": class_weight}),
+        (fx.cross_entropy_with_grad, logits, labels, {"ignore_index": 1}),
+        (fx.cross_entropy_with_grad, logits, soft, {"class_weight": class_weight}),
+        (fx.binary_cross_entropy_with_grad, binary_logits, binary_target, {}),
+    ]
+
+
+@pytest.mark.parametrize("largest", [1.0, 2.0**-3, 2.0**40, 1e-300, 1e300])
+def test_weighted_rows_bitwise_for_any_weight_scale(problem, largest):
+    """Per-row losses and gradients are bitwise the in-memory ones whatever the
+    size of the sample weights; a mean over one block is bitwise too (its
+    weights are scaled as in memory), over many it is finite and close."""
+    n_samples = problem[0].shape[0]
+    weights = weights_up_to(largest, n_samples)
+    for func, logits, target, options in weighted_losses(problem):
+        z, t, w = chunked(logits), chunked(target), chunked(weights)
+        expected = func(
+            logits, target, sample_weight=weights, reduction="none", **options
+        )
+        got = func(z, t, sample_weight=w, reduction="none", **options)
+        for lazy, value in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(lazy.compute(), value)
+        mean, _ = func(logits, target, sample_weight=weights, **options)
+        one_block = da.from_array(logits), da.from_array(target)
+        whole, _ = func(*one_block, sample_weight=da.from_array(weights), **options)
+        assert whole.compute() == mean
+        assert_reduced_equal(func(z, t, sample_weight=w, **options)[0], mean)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_reductions_compute_to_numpy_scalars(problem, dtype, reduction):
+    """A reduced loss computes to a numpy scalar of the logits' dtype, as in
+    memory (so ``round`` takes it)."""
+    logits, labels, _, weights = problem
+    z = chunked(logits.astype(dtype))
+    binary = chunked(logits[:, 0].astype(dtype)), chunked(labels % 2)
+    for lazy in (
+        fx.cross_entropy(
+            z, chunked(labels), sample_weight=weights, reduction=reduction
+        ),
+        fx.cross_entropy_with_grad(z, chunked(labels), reduction=reduction)[0],
+        fx.binary_cross_entropy(*binary, reduction=reduction),
+        fx.binary_cross_entropy_with_grad(*binary, reduction=reduction)[0],
+    ):
+        value = lazy.compute()
+        assert type(value) is np.dtype(dtype).type
+        assert round(value, 2) == round(float(value), 2)
+
+
+def test_dask_backend_satisfies_the_declared_contract():
+    """The dask functions backend is a FunctionsBackend: one function for each
+    routed public function, with its signature and type hints."""
+    import importlib
+    import inspect
+    import typing
+
+    from fastxent import _dispatch
+
+    backend = importlib.import_module(_dispatch._BACKENDS["dask"]["functions"])
+    assert isinstance(backend, _dispatch.FunctionsBackend)
+    declared = set(_dispatch.FunctionsBackend.__annotations__)
+    routed = {
+        name
+        for name in fx.__all__
+        if name != "LogisticRegression" and hasattr(getattr(fx, name), "__wrapped__")
+    }
+    assert declared == routed
+    for name in declared:
+        public, lazy = getattr(fx, name), getattr(backend, name)
+        assert inspect.signature(lazy) == inspect.signature(public), name
+        assert typing.get_type_hints(lazy) == typing.get_type_hints(public), name
+
+
+def error_of(call):
+    """(type, message) of the error ``call`` raises at once or at compute, the
+    location a dask block adds left out."""
+    try:
+        result = call()
+        for lazy in result if isinstance(result, tuple) else (result,):
+            lazy.compute()
+    except (TypeError, ValueError) as err:
+        return type(err), str(err).split(" (in the dask block starting")[0]
+    raise AssertionError("no error raised")
+
+
+@pytest.mark.parametrize(
+    "func, args, kwargs",
+    [
+        (fx.cross_entropy, ("z",), {}),
+        (fx.cross_entropy, ("z", "y", -1), {}),
+        (fx.cross_entropy, ("z", "y"), {"weights": 1}),
+        (fx.cross_entropy, ("z", "y"), {"sample_weight": np.ones(3)}),
+        (fx.cross_entropy, ("z", "y"), {"sample_weight": np.zeros(250)}),
+        (fx.cross_entropy, ("z", "y"), {"sample_weight": np.r_[-1.0, np.ones(249)]}),
+        (
+            fx.cross_entropy,
+            ("z", "y"),
+            {"sample_weight": np.r_[-1.0, np.full(249, 1e300)]},
+        ),
+        (
+            fx.cross_entropy,
+            ("z", "y"),
+            {"class_weight": np.full(6, 1e308), "reduction": "sum"},
+        ),
+        (fx.cross_entropy, ("z", "y_complex"), {}),
+        (fx.binary_cross_entropy, ("z", "b"), {"sample_weight": np.ones(3)}),
+        (fx.binary_cross_entropy, ("z", "b"), {"sample_weight": np.zeros(250)}),
+        (fx.kl_divergence, ("p", 1.0), {}),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_errors_are_the_in_memory_ones(problem, func, args, kwargs):
+    """Bad arguments, weights and options raise the in-memory error, word for
+    word (Python's own for arguments that do not fit the signature)."""
+    logits, labels, soft, _ = problem
+    arrays = {"z": logits, "y": labels, "p": soft, "b": (logits > 0) * 1.0}
+    arrays["y_complex"] = labels + 0j
+    in_memory = [arrays.get(a, a) if isinstance(a, str) else a for a in args]
+    lazy = [chunked(a) if isinstance(a, np.ndarray) else a for a in in_memory]
+    lazy_kwargs = {
+        key: chunked(value) if key == "sample_weight" else value
+        for key, value in kwargs.items()
+    }
+    expected = error_of(lambda: func(*in_memory, **kwargs))
+    assert error_of(lambda: func(*lazy, **lazy_kwargs)) == expected

@@ -13,9 +13,14 @@ import functools
 import math
 
 import dask.array as da
-import numpy as np
 
-from fastxent._validation import as_array
+from fastxent._validation import (
+    as_array,
+    check_n_threads,
+    check_not_none,
+    not_real_error,
+    real_dtype,
+)
 
 
 def as_dask(x, name: str, chunks=None) -> da.Array:
@@ -40,28 +45,21 @@ def as_dask(x, name: str, chunks=None) -> da.Array:
             f"{name} is a {type(x).__name__} from dask; fastxent takes dask arrays: "
             "convert it, e.g. with .to_dask_array(lengths=True)"
         )
-    if x is None:
-        raise TypeError(f"{name} must be an array of numbers, got None")
+    check_not_none(x, name)
     arr = as_array(x, name)
     return da.from_array(arr, chunks=arr.shape if chunks is None else chunks)
 
 
 def as_real_dask(x, name: str) -> da.Array:
-    """A dask array of float32 or float64, as ``as_real_array`` for numpy.
-
-    float32 and float64 are kept, integers and bools become float64 (lazily),
-    other floating types float64; other dtypes raise ``TypeError``.
-    """
+    """A dask array of float32 or float64, as ``as_real_array`` for numpy:
+    the dtype of :func:`~fastxent._validation.real_dtype`, converted lazily."""
     x = as_dask(x, name)
-    kind = x.dtype.kind
-    if kind == "f":
-        return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
-    if kind in "biu":
-        return x.astype(np.float64)
-    raise TypeError(
-        f"{name} must hold real numbers (float32, float64, int or bool), got "
-        f"dtype {x.dtype}; convert it, e.g. {name}.astype(float)"
-    )
+    try:
+        dtype = real_dtype(x.dtype, name)
+    except TypeError:
+        # The in-memory error, suggesting a conversion that stays lazy.
+        raise not_real_error(x.dtype, name, f"{name}.astype(float)") from None
+    return x if x.dtype == dtype else x.astype(dtype)
 
 
 def check_known_chunks(x: da.Array, name: str) -> None:
@@ -126,9 +124,10 @@ def locate_errors(func):
     return wrapper
 
 
-def resolve_threads(n_threads):
-    """Threads of the kernel in one block: dask parallelises over blocks, so 1
-    unless the caller asked for more."""
+def resolve_threads(n_threads) -> int:
+    """Threads of the kernel in one block, checked as in memory: dask
+    parallelises over blocks, so 1 unless the caller asked for more."""
+    check_n_threads(n_threads)
     return 1 if n_threads is None else n_threads
 
 

@@ -1,7 +1,10 @@
 """The functional API on dask arrays: lazy, chunk by chunk, same values.
 
-Each function has the signature and semantics of its in-memory namesake and
-returns a lazy dask array. How the result matches the in-memory one:
+Each function is its in-memory namesake's twin: the same parameters (its
+signature is the in-memory one, and binds the call), the same checks in the
+same order (the in-memory modules' own, on what is known without computing),
+and a lazy dask array as the result. How the result matches the in-memory
+one:
 
 - Per-sample results (``reduction="none"``, ``softmax``, ``logsumexp``,
   ``entropy`` along an axis, gradients with ``"none"``) are bitwise equal:
@@ -10,10 +13,12 @@ returns a lazy dask array. How the result matches the in-memory one:
 - ``"sum"`` and ``"mean"`` add per-block sums in a tree and divide at the
   end, so they match to rounding (1e-12 relative in float64; in float32
   each block's sum is rounded to float32, so the mean is within two float32
-  ulps).
-  ``"mean"`` first scales the sample weights by the power of two the
-  in-memory path uses (their maximum is one small reduction), so per-row
-  terms are bitwise the in-memory ones and the total weight stays finite.
+  ulps); they compute to numpy scalars, as in memory.
+  ``"mean"`` scales the sample weights of every block by the power of two
+  ``scale_for_mean`` picks for all of them (their maximum is one small
+  reduction), so per-row terms are bitwise the in-memory ones and the total
+  weight stays finite; each block adds its rows' weights by the in-memory
+  rule.
 
 Chunking: arrays may be chunked along every sample axis. An axis the kernels
 reduce over (the class axis, the label axes of the binary loss, every axis
@@ -34,31 +39,22 @@ array.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
+import types
 
 import dask.array as da
 import numpy as np
 
-from fastxent._binary import binary_cross_entropy as _bce_numpy
-from fastxent._binary import binary_cross_entropy_with_grad as _bce_grad_numpy
-from fastxent._categorical import cross_entropy as _xent_numpy
-from fastxent._categorical import cross_entropy_with_grad as _xent_grad_numpy
-from fastxent._categorical import is_hard_target
-from fastxent._information import entropy as _entropy_numpy
-from fastxent._information import kl_divergence as _kl_numpy
-from fastxent._logsumexp import log_softmax as _log_softmax_numpy
-from fastxent._logsumexp import logsumexp as _logsumexp_numpy
-from fastxent._logsumexp import softmax as _softmax_numpy
-from fastxent._logsumexp import weighted_dtype
+from fastxent import _binary, _categorical, _information, _logsumexp
 from fastxent._validation import (
     broadcast_shape,
     check_axes,
-    check_axis,
-    check_label_smoothing,
-    check_n_threads,
-    check_nonnegative_vector,
-    check_reduction,
+    check_loss_options,
+    check_sample_weight,
+    check_sample_weight_shape,
     log_of_base,
+    rows_last,
     scale_for_mean,
 )
 from fastxent.dask._arrays import (
@@ -76,26 +72,67 @@ from fastxent.dask._arrays import (
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
-def _refuse_out(out):
-    if out is not None:
-        raise TypeError(
-            "out= is not supported for dask arrays: the result is a new lazy "
-            "dask array; drop out="
-        )
+def _namesake(numpy_func, lazy_func, **fixed):
+    """The dask function of ``numpy_func``'s name, called as it is.
+
+    The call is bound by the in-memory signature (defaults filled in) and
+    reaches ``lazy_func(call, numpy_func, **fixed)`` as one namespace,
+    ``call``, so the names, kinds and defaults of the parameters are written
+    once, in memory; ``lazy_func`` maps ``numpy_func`` over blocks.
+    ``__wrapped__`` points there, so that ``inspect.signature`` and
+    ``typing.get_type_hints`` give the in-memory ones.
+    """
+    signature = inspect.signature(numpy_func)
+    in_memory = inspect.unwrap(numpy_func)
+    name = numpy_func.__name__
+
+    def backend(*args, **kwargs):
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError:
+            # Arguments the signature refuses: the in-memory function refuses
+            # them too, in Python's own words, before its body runs.
+            in_memory(*args, **kwargs)
+            raise
+        bound.apply_defaults()
+        call = types.SimpleNamespace(**bound.arguments)
+        if getattr(call, "out", None) is not None:
+            raise TypeError(
+                "out= is not supported for dask arrays: the result is a new lazy "
+                "dask array; drop out="
+            )
+        return lazy_func(call, numpy_func, **fixed)
+
+    functools.update_wrapper(backend, numpy_func)
+    backend.__module__ = __name__
+    backend.__doc__ = (
+        f":func:`fastxent.{name}` on dask arrays, lazily: the same parameters, "
+        f"a lazy result (see ``{__name__}``)."
+    )
+    return backend
 
 
-def _threads(n_threads):
-    check_n_threads(n_threads)
-    return resolve_threads(n_threads)
+def _pick(index, blocks):
+    """Item ``index`` of the tuple a block computed (loss, grad, ...)."""
+    while isinstance(blocks, list):  # blockwise hands contracted blocks in lists
+        blocks = blocks[0]
+    return blocks[index]
+
+
+def _split_pairs(pairs, dtype):
+    """The two lazy arrays of a lazy array whose blocks are pairs."""
+    return tuple(
+        pairs.map_blocks(functools.partial(_pick, i), dtype=dtype) for i in (0, 1)
+    )
 
 
 # ---------------------------------------------------------------------------
 # Section 1: logsumexp, softmax, log_softmax
 
 
-def _lse_block(a, b=None, **options):
+def _lse_block(numpy_func, a, b=None, **options):
     """One block: the in-memory ``logsumexp`` of its values (and weights)."""
-    return _logsumexp_numpy(a, b=b, **options)
+    return numpy_func(a, b=b, **options)
 
 
 def _lse_inputs(a, b):
@@ -111,168 +148,188 @@ def _lse_inputs(a, b):
         return (a.reshape(1) if a.ndim == 0 else a), None, a.dtype
     a = as_dask(a, "a")
     if type(b) in (bool, int, float):
-        dtype = weighted_dtype(a.dtype, np.asarray(b).dtype, b)
+        dtype = _logsumexp.weighted_dtype(a.dtype, np.asarray(b).dtype, b)
         return (a.reshape(1) if a.ndim == 0 else a), b, dtype
     b_array = as_dask(b, "b")
-    dtype = weighted_dtype(a.dtype, b_array.dtype, b)
+    dtype = _logsumexp.weighted_dtype(a.dtype, b_array.dtype, b)
     shape = broadcast_shape(a.shape, b_array.shape, "a", "b") or (1,)
     return da.broadcast_to(a, shape), da.broadcast_to(b_array, shape), dtype
 
 
-def _reduce_blocks(block, arrays, axes, keepdims, return_sign, dtype):
-    """``block`` mapped over ``arrays``, whose ``axes`` are whole in each block.
-
-    With ``return_sign`` each block computes a (lse, sign) pair, split into
-    two lazy arrays by two light tasks.
-    """
-    if keepdims:
-        chunks = arrays[0].chunks
-        shape = {
-            "chunks": tuple((1,) if i in axes else c for i, c in enumerate(chunks))
-        }
-    else:
-        shape = {"drop_axis": list(axes)}
-    if not return_sign:
-        return da.map_blocks(block, *arrays, dtype=dtype, **shape)
-    n_dims = arrays[0].ndim - (0 if keepdims else len(axes))
-    pairs = da.map_blocks(block, *arrays, meta=np.empty((0,) * n_dims), **shape)
-    return tuple(
-        pairs.map_blocks(functools.partial(_pick, i), dtype=dtype) for i in (0, 1)
-    )
-
-
-def logsumexp(
-    a, axis=None, b=None, keepdims=False, return_sign=False, *, n_threads=None
-):
-    """:func:`fastxent.logsumexp` on dask arrays, block by block.
-
-    Each reduced axis is rechunked into one chunk (``axis=None``: the whole
-    array becomes one block, which must fit in a worker's memory), so every
-    block is reduced by the in-memory function and the values are bitwise
-    the in-memory ones. Returns a lazy array, or a pair of them with
-    ``return_sign``.
-    """
-    threads = _threads(n_threads)
-    a, b, dtype = _lse_inputs(a, b)
-    axes = check_axes(axis, a.ndim, "a")
+def _lazy_logsumexp(call, numpy_func):
+    """Each reduced axis in one chunk (``axis=None``: the whole array one
+    block, which must fit in a worker's memory), reduced by the in-memory
+    function; a pair of lazy arrays with ``return_sign``."""
+    threads = resolve_threads(call.n_threads)
+    a, b, dtype = _lse_inputs(call.a, call.b)
+    axes = check_axes(call.axis, a.ndim, "a")
     a = whole_axes(a, axes)
-    options = {"axis": axes, "keepdims": keepdims, "return_sign": return_sign}
+    options = {"axis": axes, "keepdims": call.keepdims, "n_threads": threads}
     arrays = [a]
     if isinstance(b, da.Array):
         arrays.append(match_chunks(b, a.chunks))
     elif b is not None:
         options["b"] = b
-    block = functools.partial(_lse_block, n_threads=threads, **options)
-    return _reduce_blocks(block, arrays, axes, keepdims, return_sign, dtype)
+    block = functools.partial(
+        _lse_block, numpy_func, return_sign=call.return_sign, **options
+    )
+    if call.keepdims:
+        chunks = tuple((1,) if i in axes else c for i, c in enumerate(a.chunks))
+        shape = {"chunks": chunks}
+    else:
+        shape = {"drop_axis": list(axes)}
+    if not call.return_sign:
+        return da.map_blocks(block, *arrays, dtype=dtype, **shape)
+    n_dims = a.ndim - (0 if call.keepdims else len(axes))
+    pairs = da.map_blocks(block, *arrays, meta=np.empty((0,) * n_dims), **shape)
+    return _split_pairs(pairs, dtype)
 
 
-def _normalise(numpy_func, x, axis, out, n_threads):
-    _refuse_out(out)
-    threads = _threads(n_threads)
-    x = as_real_dask(x, "x")
+def _lazy_normalise(call, numpy_func):
+    """``softmax`` or ``log_softmax``: each axis of ``axis`` in one chunk
+    (``axis=None``: the whole array one block)."""
+    threads = resolve_threads(call.n_threads)
+    x = as_real_dask(call.x, "x")
     # As in memory, a 0-d input is one element and an axis of 0 or -1 is valid.
-    axes = check_axes(axis, max(x.ndim, 1), "x")
+    axes = check_axes(call.axis, max(x.ndim, 1), "x")
     x = whole_axes(x, axes) if x.ndim else x
-    func = functools.partial(numpy_func, axis=axis, n_threads=threads)
+    func = functools.partial(numpy_func, axis=call.axis, n_threads=threads)
     return x.map_blocks(func, dtype=x.dtype)
-
-
-def softmax(x, axis=None, *, out=None, n_threads=None):
-    """:func:`fastxent.softmax` on a dask array, block by block.
-
-    Each axis of ``axis`` is rechunked into one chunk (``axis=None``: the
-    whole array becomes one block, which must fit in a worker's memory).
-    """
-    return _normalise(_softmax_numpy, x, axis, out, n_threads)
-
-
-def log_softmax(x, axis=None, *, out=None, n_threads=None):
-    """:func:`fastxent.log_softmax` on a dask array, block by block.
-
-    Each axis of ``axis`` is rechunked into one chunk (``axis=None``: the
-    whole array becomes one block, which must fit in a worker's memory).
-    """
-    return _normalise(_log_softmax_numpy, x, axis, out, n_threads)
 
 
 # ---------------------------------------------------------------------------
 # Section 4: entropy, kl_divergence
 
 
-def _probability_rows(p, name, axis):
-    p = as_real_dask(p, name)
-    if p.ndim == 0:
-        raise ValueError(f"{name} must have at least one dimension, got a scalar")
-    axis = check_axis(axis, p.ndim, name)
-    return whole_axes(p, [axis]), axis
-
-
-def entropy(p, axis=-1, *, base=None, n_threads=None):
-    """:func:`fastxent.entropy` on a dask array, block by block."""
-    log_of_base(base)
-    threads = _threads(n_threads)
-    p, axis = _probability_rows(p, "p", axis)
-    func = functools.partial(_entropy_numpy, axis=axis, base=base, n_threads=threads)
-    return p.map_blocks(func, drop_axis=axis, dtype=p.dtype)
-
-
-def kl_divergence(p, q, axis=-1, *, base=None, n_threads=None):
-    """:func:`fastxent.kl_divergence` on dask arrays, block by block."""
-    log_of_base(base)
-    threads = _threads(n_threads)
-    p, axis = _probability_rows(p, "p", axis)
-    q = as_real_dask(q, "q")
-    if q.shape != p.shape:
-        raise ValueError(f"q must have the shape of p {p.shape}, got {q.shape}")
-    q = match_chunks(q, p.chunks)
-    func = functools.partial(_kl_numpy, axis=axis, base=base, n_threads=threads)
-    dtype = np.result_type(p.dtype, q.dtype)
-    return da.map_blocks(func, p, q, drop_axis=axis, dtype=dtype)
+def _lazy_information(call, numpy_func):
+    """``entropy`` of ``call.p``, or ``kl_divergence`` when ``call`` has a ``q``."""
+    log_of_base(call.base)
+    threads = resolve_threads(call.n_threads)
+    p = as_real_dask(call.p, "p")
+    axis = _information.probability_axis(p.ndim, call.axis, "p")
+    arrays = [whole_axes(p, [axis])]
+    if hasattr(call, "q"):
+        q = as_real_dask(call.q, "q")
+        _information.probability_axis(q.ndim, axis, "q")
+        _information.check_same_shape(p.shape, q.shape)
+        arrays.append(match_chunks(q, arrays[0].chunks))
+    func = functools.partial(numpy_func, axis=axis, base=call.base, n_threads=threads)
+    dtype = np.result_type(*(x.dtype for x in arrays))
+    return da.map_blocks(func, *arrays, drop_axis=axis, dtype=dtype)
 
 
 # ---------------------------------------------------------------------------
-# Shared by the cross-entropies: per-block sums, their tree sum, the mean
+# Shared by the cross-entropies: a block's outputs, their tree sums, the mean
 
 
-def _pick(index, blocks):
-    """Item ``index`` of the (loss, grad) pair computed by a block."""
-    while isinstance(blocks, list):  # blockwise hands contracted blocks in lists
-        blocks = blocks[0]
-    return blocks[index]
+@locate_errors
+def _loss_block(
+    z, t, w, largest, *, loss, reduction, want_grad, mean_weight, per, sum_ndim,
+    **options,
+):  # fmt: skip
+    """One block of a cross-entropy: the in-memory ``loss`` of its rows
+    (errors located by :func:`locate_errors`, which takes ``n_starts``).
 
-
-def _mean_error():
-    return ValueError(
-        "the weights sum to 0 (every row ignored or weighted 0), so the mean "
-        "is undefined; check sample_weight, class_weight and ignore_index, or "
-        "use reduction='sum'"
-    )
-
-
-def _finish(total, weight, *, dtype):
-    """The reduced loss from the tree sums (0-d arrays): ``dtype(sum / weight)``."""
-    if weight is None:
-        return np.asarray(dtype.type(float(total)))
-    if not float(weight) > 0.0:
-        raise _mean_error()
-    return np.asarray(dtype.type(float(total) / float(weight)))
-
-
-def _scale_grad(grad, weight):
-    """A block of the gradient of the sum, divided by the total weight."""
-    if not float(weight) > 0.0:
-        raise _mean_error()
-    return grad * grad.dtype.type(1.0 / float(weight))
-
-
-def _scaled_weight(weight, weight_max):
-    """Weights times the power of two ``scale_for_mean`` picks for the global max."""
-    return np.ldexp(weight, -math.frexp(float(weight_max))[1])
+    Returns the loss (for ``"sum"`` and ``"mean"`` the block's sum, shaped
+    by :func:`_block_sum` with ``sum_ndim`` axes), then with ``want_grad``
+    the gradient of that, then for the mean ``mean_weight(z, t, w)``, the
+    block's part of the denominator. ``largest`` is the maximum of all
+    sample weights (``per`` what one stands for), given for the mean.
+    """
+    if largest is not None:  # scaled as scale_for_mean scales them all
+        w = scale_for_mean(check_sample_weight(w, w.shape, per), float(largest))
+    block_reduction = "none" if reduction == "none" else "sum"
+    result = loss(z, t, sample_weight=w, reduction=block_reduction, **options)
+    outputs = list(result) if want_grad else [result]
+    if reduction != "none":
+        outputs[0] = _block_sum(outputs[0], sum_ndim)
+    if reduction == "mean":
+        outputs.append(_block_sum(mean_weight(z, t, w), sum_ndim))
+    return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
 def _block_sum(value, ndim):
     """A block's sum as float64, shaped to sit in the array of per-block sums."""
     return np.asarray(value, dtype=np.float64).reshape((1,) * ndim)
+
+
+def _tree_sum(partials):
+    return partials.sum() if partials.ndim else partials
+
+
+def _finish(total, weight, *, dtype, check_weight):
+    """The reduced loss from the tree sums (0-d arrays): a numpy scalar of
+    ``dtype``, ``sum / weight`` for the mean, as in memory."""
+    if weight is None:
+        return dtype.type(float(total))
+    check_weight(float(weight))
+    return dtype.type(float(total) / float(weight))
+
+
+def _scale_grad(grad, weight, *, check_weight):
+    """A block of the gradient of the sum, divided by the total weight."""
+    check_weight(float(weight))
+    return grad * grad.dtype.type(1.0 / float(weight))
+
+
+def _loss_outputs(
+    block, inputs, *, index, loss_index, reduction, dtype, want_grad, check_weight
+):
+    """The lazy loss (and gradient) of one block function (:func:`_loss_block`).
+
+    ``dtype`` is the logits', ``check_weight`` the in-memory check of a
+    mean's total weight.
+    """
+    n_outputs = 1 + want_grad + (reduction == "mean")
+    adjust = {letter: 1 for letter in loss_index} if reduction != "none" else None
+    part_dtype = dtype if reduction == "none" else np.float64
+    if n_outputs == 1:
+        parts = da.blockwise(
+            block, loss_index, *inputs, dtype=part_dtype, concatenate=True,
+            adjust_chunks=adjust,
+        )  # fmt: skip
+        outputs = None
+    else:
+        outputs = da.blockwise(
+            block, index, *inputs, concatenate=True, meta=np.empty((0,) * len(index))
+        )
+        parts = _output(outputs, 0, index, loss_index, part_dtype, adjust)
+    grad = _output(outputs, 1, index, index, dtype, None) if want_grad else None
+    if reduction == "none":
+        return parts if grad is None else (parts, grad)
+    weight = None
+    if reduction == "mean":
+        weight = _tree_sum(
+            _output(outputs, n_outputs - 1, index, loss_index, np.float64, adjust)
+        )
+    finish = functools.partial(_finish, dtype=dtype, check_weight=check_weight)
+    loss = da.map_blocks(finish, _tree_sum(parts), weight, dtype=dtype)
+    if grad is None:
+        return loss
+    if weight is not None:
+        scale = functools.partial(_scale_grad, check_weight=check_weight)
+        grad = da.blockwise(scale, index, grad, index, weight, "", dtype=dtype)
+    return loss, grad
+
+
+def _output(outputs, i, index, out_index, dtype, adjust):
+    """Item ``i`` of the tuples of ``outputs`` (blocks along ``index``)."""
+    return da.blockwise(
+        functools.partial(_pick, i), out_index, outputs, index, dtype=dtype,
+        concatenate=False, adjust_chunks=adjust,
+    )  # fmt: skip
+
+
+def _sample_weights(sample_weight, shape, chunks, index, per, reduction):
+    """blockwise arguments of the sample weights, as blocks matching
+    ``chunks``, and for the mean of their maximum (see :func:`_loss_block`)."""
+    if sample_weight is None:
+        return [None, None, None, None]
+    weights = as_real_dask(sample_weight, "sample_weight")
+    check_sample_weight_shape(weights.shape, shape, per)
+    weights = match_chunks(weights, chunks)
+    largest = [weights.max(), ""] if reduction == "mean" else [None, None]
+    return [weights, index, *largest]
 
 
 def _starts_args(chunks, index):
@@ -283,241 +340,72 @@ def _starts_args(chunks, index):
     return args
 
 
-def _tree_sum(partials):
-    return partials.sum() if partials.ndim else partials
-
-
-def _loss_outputs(
-    block, inputs, *, index, loss_index, dtype, reduction, want_grad, weight_sums
-):
-    """Assemble the lazy loss (and gradient) from one block function.
-
-    ``block`` returns the in-memory result of its block: the per-sample loss
-    for ``"none"``, else that block's sum shaped by :func:`_block_sum`;
-    with ``want_grad`` a (loss, grad) pair, split by two light tasks.
-    ``weight_sums`` holds each block's total weight for ``"mean"``.
-    """
-    partial = reduction != "none"
-    adjust = {letter: 1 for letter in loss_index} if partial else None
-    part_dtype = np.float64 if partial else dtype
-    grad = None
-    if want_grad:
-        pairs = da.blockwise(
-            block, index, *inputs, concatenate=True, meta=np.empty((0,) * len(index))
-        )
-        parts = da.blockwise(
-            functools.partial(_pick, 0), loss_index, pairs, index,
-            dtype=part_dtype, concatenate=False, adjust_chunks=adjust,
-        )  # fmt: skip
-        grad = da.blockwise(
-            functools.partial(_pick, 1), index, pairs, index, dtype=dtype
-        )
-    else:
-        parts = da.blockwise(
-            block, loss_index, *inputs, dtype=part_dtype, concatenate=True,
-            adjust_chunks=adjust,
-        )  # fmt: skip
-    if not partial:
-        return parts if grad is None else (parts, grad)
-    weight = _tree_sum(weight_sums) if reduction == "mean" else None
-    loss = da.map_blocks(
-        functools.partial(_finish, dtype=dtype), _tree_sum(parts), weight, dtype=dtype
-    )
-    if grad is None:
-        return loss
-    if weight is not None:
-        grad = da.blockwise(_scale_grad, index, grad, index, weight, "", dtype=dtype)
-    return loss, grad
-
-
-def _sample_weights(sample_weight, shape, chunks, index, mean, what):
-    """Sample weights as dask blocks matching ``chunks``; for the mean, scaled
-    by the power of two of the in-memory code (one max reduction)."""
-    if sample_weight is None:
-        return None
-    weights = as_real_dask(
-        as_dask(sample_weight, "sample_weight", chunks=chunks), "sample_weight"
-    )
-    if weights.shape != shape:
-        raise ValueError(
-            f"sample_weight must have shape {shape} ({what}), got shape {weights.shape}"
-        )
-    weights = match_chunks(weights, chunks)
-    if not mean:
-        return weights
-    return da.blockwise(
-        _scaled_weight, index, weights, index, weights.max(), "", dtype=np.float64
-    )
-
-
 # ---------------------------------------------------------------------------
 # Section 2: categorical cross-entropy
 
 
-def cross_entropy(
-    logits,
-    target,
-    *,
-    axis=-1,
-    class_weight=None,
-    sample_weight=None,
-    ignore_index=None,
-    label_smoothing=0.0,
-    reduction="mean",
-    base=None,
-    n_threads=None,
-):
-    """:func:`fastxent.cross_entropy` on dask arrays, lazily."""
-    return _cross_entropy(
-        logits, target, axis, class_weight, sample_weight, ignore_index,
-        label_smoothing, reduction, base, n_threads, want_grad=False,
-    )  # fmt: skip
-
-
-def cross_entropy_with_grad(
-    logits,
-    target,
-    *,
-    axis=-1,
-    class_weight=None,
-    sample_weight=None,
-    ignore_index=None,
-    label_smoothing=0.0,
-    reduction="mean",
-    base=None,
-    n_threads=None,
-    out=None,
-):
-    """:func:`fastxent.cross_entropy_with_grad` on dask arrays, lazily."""
-    _refuse_out(out)
-    return _cross_entropy(
-        logits, target, axis, class_weight, sample_weight, ignore_index,
-        label_smoothing, reduction, base, n_threads, want_grad=True,
-    )  # fmt: skip
-
-
-def _xent_block(z, t, w, *, want_grad, partial, **options):
-    """One block: the in-memory cross-entropy of its rows."""
-    if want_grad:
-        loss, grad = _xent_grad_numpy(z, t, sample_weight=w, **options)
-    else:
-        loss, grad = _xent_numpy(z, t, sample_weight=w, **options), None
-    if partial:
-        loss = _block_sum(loss, z.ndim - 1)
-    return (loss, grad) if want_grad else loss
-
-
-def _xent_weight_block(t, w, *, hard, class_weight, ignore_index, axis, dtype):
-    """Total row weight of one block (the denominator of the mean).
-
-    The in-memory rule: ``sample_weight_i * class_weight[y_i]`` (0 for an
-    ignored row) for labels, ``sample_weight_i * sum_c class_weight_c p_ic``
-    for probabilities. A bad label is clipped here rather than raised: the
-    loss of the same block raises the in-memory error for it.
-    """
+def _xent_weight(z, t, w, *, hard, axis, class_weight, ignore_index):
+    """A block's total row weight, by the in-memory rules (``total_hard_weight``
+    for labels, ``soft_row_weight`` for probabilities). The block's loss came
+    first, so its target and weights are valid."""
+    batch_shape = z.shape[:axis] + z.shape[axis + 1 :]
+    weights_s = np.ones(1) if w is None else w.reshape(-1)  # one 1: every row
     if hard:
-        labels = np.asarray(t)
-        ignored = np.zeros(labels.shape, bool)
-        if ignore_index is not None:
-            ignored = labels == ignore_index
-        safe = np.clip(labels, 0, class_weight.shape[0] - 1).astype(np.intp)
-        row_weight = np.where(ignored, 0.0, class_weight[safe])
-    else:
-        p = np.moveaxis(np.asarray(t, dtype=dtype), axis, -1)
-        row_weight = np.einsum("...j,j->...", p, class_weight, dtype=np.float64)
-    if w is not None:
-        row_weight = row_weight * w
-    return _block_sum(row_weight.sum(), row_weight.ndim)
-
-
-def _cross_entropy(
-    logits,
-    target,
-    axis,
-    class_weight,
-    sample_weight,
-    ignore_index,
-    label_smoothing,
-    reduction,
-    base,
-    n_threads,
-    *,
-    want_grad,
-):
-    reduction = check_reduction(reduction)
-    check_label_smoothing(label_smoothing)
-    log_of_base(base)
-    threads = _threads(n_threads)
-    logits = as_real_dask(logits, "logits")
-    if logits.ndim == 0:
-        raise ValueError(
-            "logits must have a class axis: shape (n_samples, n_classes) or "
-            "(n_classes,), got a scalar"
+        labels = _categorical.check_labels(
+            t, class_weight.shape[0], batch_shape, ignore_index
         )
-    axis = check_axis(axis, logits.ndim, "logits")
-    n_classes = logits.shape[axis]
-    if n_classes == 0:
-        raise ValueError("logits has 0 classes along its class axis; need >= 1")
+        return _categorical.total_hard_weight(
+            labels, class_weight, weights_s, ignore_index is not None
+        )
+    p = rows_last(t.astype(z.dtype, copy=False), axis)
+    row_weight = _categorical.soft_row_weight(p, class_weight, weights_s, batch_shape)
+    return float(row_weight.sum())
+
+
+def _lazy_cross_entropy(call, loss, *, want_grad):
+    """``cross_entropy`` or, with ``want_grad``, ``cross_entropy_with_grad``."""
+    logits = as_real_dask(call.logits, "logits")
+    axis, n_classes, batch_shape = _categorical.class_layout(logits.shape, call.axis)
+    reduction = check_loss_options(
+        call.reduction, call.label_smoothing, call.base, call.n_threads
+    ).reduction
+    _categorical.check_mean_defined(math.prod(batch_shape), reduction)
+    class_weight, _ = _categorical.resolve_weights(
+        small_numpy(call.class_weight), None, n_classes, batch_shape, reduction
+    )
+    _categorical.check_class_weight_sum(class_weight)
     logits = whole_axes(logits, [axis])
     check_known_chunks(logits, "logits")
     index = _LETTERS[: logits.ndim]
     batch_index = index[:axis] + index[axis + 1 :]
     batch_chunks = logits.chunks[:axis] + logits.chunks[axis + 1 :]
-    batch_shape = logits.shape[:axis] + logits.shape[axis + 1 :]
-    mean = reduction == "mean"
-    if mean and math.prod(batch_shape) == 0:
-        raise ValueError(
-            "logits is an empty batch (0 samples): the mean is undefined; "
-            "use reduction='sum' or 'none'"
-        )
-
-    target = as_dask(target, "target")
-    hard = is_hard_target(target.shape, target.dtype, logits.shape, batch_shape)
-    if hard and target.dtype.kind not in "biuf":
-        # Float labels are checked block by block, by the in-memory rule.
-        raise TypeError(
-            f"target of shape {target.shape} must hold integer class labels, got "
-            f"dtype {target.dtype}; pass integer class indices "
-            "(target.astype(int)) or probabilities of the logits' shape"
-        )
-    target = match_chunks(target, batch_chunks if hard else logits.chunks)
-    target_index = batch_index if hard else index
     weights = _sample_weights(
-        sample_weight, batch_shape, batch_chunks, batch_index, mean, "one per sample"
+        call.sample_weight, batch_shape, batch_chunks, batch_index, "sample", reduction
     )
-    class_weight = small_numpy(class_weight)
-    if class_weight is not None:
-        class_weight = check_nonnegative_vector(class_weight, "class_weight", n_classes)
-    if mean:
-        # The in-memory rescaling, done once here so every block sees the
-        # same weights: each row's loss is then bitwise the in-memory one.
-        class_weight = scale_for_mean(
-            np.ones(n_classes) if class_weight is None else class_weight
-        )
-
-    block = functools.partial(
-        locate_errors(_xent_block), want_grad=want_grad, partial=reduction != "none",
-        n_starts=len(batch_index), axis=axis, class_weight=class_weight,
-        ignore_index=ignore_index, label_smoothing=label_smoothing, base=base,
-        n_threads=threads, reduction="none" if reduction == "none" else "sum",
+    target = as_dask(call.target, "target")
+    hard = _categorical.is_hard_target(
+        target.shape, target.dtype, logits.shape, batch_shape
+    )
+    if hard:  # float labels are whole numbers or not: the blocks say
+        _categorical.check_label_dtype(target.shape, target.dtype)
+    target = match_chunks(target, batch_chunks if hard else logits.chunks)
+    mean_weight = functools.partial(
+        _xent_weight, hard=hard, axis=axis, class_weight=class_weight,
+        ignore_index=call.ignore_index,
     )  # fmt: skip
-    weight_args = [None, None] if weights is None else [weights, batch_index]
-    inputs = [logits, index, target, target_index, *weight_args]
+    block = functools.partial(
+        _loss_block, n_starts=len(batch_index), loss=loss,
+        mean_weight=mean_weight, sum_ndim=len(batch_index), reduction=reduction,
+        want_grad=want_grad, per="sample", axis=axis, class_weight=class_weight,
+        ignore_index=call.ignore_index, label_smoothing=call.label_smoothing,
+        base=call.base, n_threads=resolve_threads(call.n_threads),
+    )  # fmt: skip
+    inputs = [logits, index, target, batch_index if hard else index, *weights]
     inputs += _starts_args(batch_chunks, batch_index)
-    weight_sums = None
-    if mean:
-        weight_block = functools.partial(
-            _xent_weight_block, hard=hard, class_weight=class_weight,
-            ignore_index=ignore_index, axis=axis, dtype=logits.dtype,
-        )  # fmt: skip
-        weight_sums = da.blockwise(
-            weight_block, batch_index, target, target_index, *weight_args,
-            dtype=np.float64, concatenate=True,
-            adjust_chunks={letter: 1 for letter in batch_index},
-        )  # fmt: skip
     return _loss_outputs(
-        block, inputs, index=index, loss_index=batch_index, dtype=logits.dtype,
-        reduction=reduction, want_grad=want_grad, weight_sums=weight_sums,
+        block, inputs, index=index, loss_index=batch_index, reduction=reduction,
+        dtype=logits.dtype, want_grad=want_grad,
+        check_weight=_categorical.check_total_weight,
     )  # fmt: skip
 
 
@@ -525,127 +413,77 @@ def _cross_entropy(
 # Section 3: binary cross-entropy
 
 
-def binary_cross_entropy(
-    logits,
-    target,
-    *,
-    pos_weight=None,
-    sample_weight=None,
-    label_smoothing=0.0,
-    reduction="mean",
-    base=None,
-    n_threads=None,
-):
-    """:func:`fastxent.binary_cross_entropy` on dask arrays, lazily."""
-    return _binary_cross_entropy(
-        logits, target, pos_weight, sample_weight, label_smoothing, reduction,
-        base, n_threads, want_grad=False,
-    )  # fmt: skip
+def _bce_weight(z, t, w):
+    """A block's total element weight, by the in-memory rule."""
+    n_rows = z.shape[0]
+    weights_r = np.ones(1) if w is None else w  # one 1: every row
+    return _binary.element_weight_sum(weights_r, n_rows, math.prod(z.shape[1:]))
 
 
-def binary_cross_entropy_with_grad(
-    logits,
-    target,
-    *,
-    pos_weight=None,
-    sample_weight=None,
-    label_smoothing=0.0,
-    reduction="mean",
-    base=None,
-    n_threads=None,
-    out=None,
-):
-    """:func:`fastxent.binary_cross_entropy_with_grad` on dask arrays, lazily."""
-    _refuse_out(out)
-    return _binary_cross_entropy(
-        logits, target, pos_weight, sample_weight, label_smoothing, reduction,
-        base, n_threads, want_grad=True,
-    )  # fmt: skip
-
-
-def _bce_block(z, t, w, *, want_grad, partial, **options):
-    """One block: the in-memory binary cross-entropy of its rows."""
-    if want_grad:
-        loss, grad = _bce_grad_numpy(z, t, sample_weight=w, **options)
-    else:
-        loss, grad = _bce_numpy(z, t, sample_weight=w, **options), None
-    if partial:
-        loss = _block_sum(loss, z.ndim)
-    return (loss, grad) if want_grad else loss
-
-
-def _binary_cross_entropy(
-    logits,
-    target,
-    pos_weight,
-    sample_weight,
-    label_smoothing,
-    reduction,
-    base,
-    n_threads,
-    *,
-    want_grad,
-):
-    reduction = check_reduction(reduction)
-    check_label_smoothing(label_smoothing)
-    log_of_base(base)
-    threads = _threads(n_threads)
-    logits = as_real_dask(logits, "logits")
-    target = as_real_dask(target, "target")
-    if target.shape != logits.shape:
-        raise ValueError(
-            f"target must have the shape of logits {logits.shape}, got {target.shape}"
-        )
-    pos_weight = small_numpy(pos_weight)
-    mean = reduction == "mean"
+def _lazy_binary_cross_entropy(call, loss, *, want_grad):
+    """``binary_cross_entropy`` or, with ``want_grad``, its ``_with_grad``."""
+    logits = as_real_dask(call.logits, "logits")
+    reduction = check_loss_options(
+        call.reduction, call.label_smoothing, call.base, call.n_threads
+    ).reduction
+    target = as_real_dask(call.target, "target")
+    _binary.check_target_shape(logits.shape, target.shape)
     options = {
-        "pos_weight": pos_weight, "label_smoothing": label_smoothing, "base": base,
-        "n_threads": threads,
+        "pos_weight": small_numpy(call.pos_weight),
+        "label_smoothing": call.label_smoothing, "base": call.base,
+        "n_threads": resolve_threads(call.n_threads),
     }  # fmt: skip
     if logits.ndim == 0:
         # One sample: nothing to split; the in-memory function on one block.
-        func = _bce_grad_numpy if want_grad else _bce_numpy
-        call = functools.partial(
-            func, sample_weight=small_numpy(sample_weight),
+        one = functools.partial(
+            loss, sample_weight=small_numpy(call.sample_weight),
             reduction=reduction, **options,
         )  # fmt: skip
         if not want_grad:
-            return da.map_blocks(call, logits, target, dtype=logits.dtype)
-        pair = da.map_blocks(call, logits, target, meta=np.empty(()))
-        return tuple(
-            pair.map_blocks(functools.partial(_pick, i), dtype=logits.dtype)
-            for i in (0, 1)
-        )
+            return da.map_blocks(one, logits, target, dtype=logits.dtype)
+        pair = da.map_blocks(one, logits, target, meta=np.empty(()))
+        return _split_pairs(pair, logits.dtype)
     logits = whole_axes(logits, range(1, logits.ndim))
     check_known_chunks(logits, "logits")
     target = match_chunks(target, logits.chunks)
-    n_rows = logits.shape[0]
-    n_labels = math.prod(logits.shape[1:])
-    if mean and n_rows * n_labels == 0:
-        raise ValueError(
-            "logits is empty: the mean is undefined; use reduction='sum' or 'none'"
-        )
     index = _LETTERS[: logits.ndim]
     weights = _sample_weights(
-        sample_weight, (n_rows,), logits.chunks[:1], index[0], mean,
-        "one per row of logits",
+        call.sample_weight, logits.shape[:1], logits.chunks[:1], index[0],
+        "row of logits", reduction,
     )  # fmt: skip
+    _binary.check_mean_defined(math.prod(logits.shape), reduction)
     block = functools.partial(
-        locate_errors(_bce_block), want_grad=want_grad, partial=reduction != "none",
-        n_starts=1, reduction="none" if reduction == "none" else "sum", **options,
+        _loss_block, n_starts=1, loss=loss, mean_weight=_bce_weight,
+        sum_ndim=logits.ndim, reduction=reduction, want_grad=want_grad,
+        per="row of logits", **options,
     )  # fmt: skip
-    weight_args = [None, None] if weights is None else [weights, index[0]]
-    inputs = [logits, index, target, index, *weight_args]
+    inputs = [logits, index, target, index, *weights]
     inputs += _starts_args(logits.chunks[:1], index[0])
-    weight_sums = None
-    if mean:
-        # As in memory: the weights' sum times the labels per row.
-        weight_sums = (
-            da.from_array(np.float64(n_rows * n_labels))
-            if weights is None
-            else weights.sum() * float(n_labels)
-        )
     return _loss_outputs(
-        block, inputs, index=index, loss_index=index, dtype=logits.dtype,
-        reduction=reduction, want_grad=want_grad, weight_sums=weight_sums,
+        block, inputs, index=index, loss_index=index, reduction=reduction,
+        dtype=logits.dtype, want_grad=want_grad,
+        check_weight=_binary.check_total_weight,
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------
+# The public names, each with the signature of its in-memory namesake
+
+logsumexp = _namesake(_logsumexp.logsumexp, _lazy_logsumexp)
+softmax = _namesake(_logsumexp.softmax, _lazy_normalise)
+log_softmax = _namesake(_logsumexp.log_softmax, _lazy_normalise)
+entropy = _namesake(_information.entropy, _lazy_information)
+kl_divergence = _namesake(_information.kl_divergence, _lazy_information)
+cross_entropy = _namesake(
+    _categorical.cross_entropy, _lazy_cross_entropy, want_grad=False
+)
+cross_entropy_with_grad = _namesake(
+    _categorical.cross_entropy_with_grad, _lazy_cross_entropy, want_grad=True
+)
+binary_cross_entropy = _namesake(
+    _binary.binary_cross_entropy, _lazy_binary_cross_entropy, want_grad=False
+)
+binary_cross_entropy_with_grad = _namesake(
+    _binary.binary_cross_entropy_with_grad, _lazy_binary_cross_entropy,
+    want_grad=True,
+)  # fmt: skip
