@@ -17,7 +17,7 @@ actually arrives, so ``import fastxent`` never imports dask, and without
 dask installed no argument can be a dask array.
 
 The test is a dictionary lookup per argument on its type (the package of
-each type is computed once and cached), a few hundred nanoseconds per call.
+each type is computed once and cached), which costs little beside a call.
 """
 
 from __future__ import annotations
