@@ -20,8 +20,8 @@ concept per file:
   which the solvers update with the same numpy calls as in-memory buffers.
 - ``_datafit.py``: the distributed design and datafits the solvers drive.
 - ``_estimator.py``: ``LogisticRegression``'s fit and predictions on dask
-  input: validation of metadata, the set-up round, then the in-memory
-  solvers.
+  input (the ``EstimatorBackend`` of ``fastxent/linear_model/_backend.py``):
+  validation of metadata, the set-up round, then the in-memory solvers.
 
 Needs dask and distributed: ``pip install "fastxent[dask]"``.
 """

@@ -17,22 +17,23 @@ workers and only coefficient-sized arrays travel:
   passes over X (``X @ D``, ``X^T G``), as in memory.
 
 Each chunk's call builds a ``StandardizedDesign`` over its block with the
-global column statistics, so the products, the float32 handling and the
-implicit centring and scaling are the in-memory code's. Those statistics,
-the weights' range and (without class weights) the subsample's Gram matrix
-come from the set-up round (``_setup.py``), whose kept chunk data are the
-input of every round here.
+global column statistics and sums its losses with the in-memory datafits'
+calls of the trusted core (``binomial_loss_sum``, ``multinomial_loss_sum``),
+so the products, the float32 handling, the implicit centring and scaling
+and the kernel calls are the in-memory code's. Those statistics, the
+weights' range and (without class weights) the subsample's Gram matrix come
+from the set-up round (``_setup.py``), whose kept chunk data are the input
+of every round here. The coordinate maps and the Lipschitz bound's power
+iteration are the in-memory ones too (``_design.py``).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from fastxent._binary import binary_cross_entropy, binary_cross_entropy_with_grad
-from fastxent._categorical import cross_entropy, cross_entropy_with_grad
+from fastxent._validation import check_n_threads, scale_for_mean
 from fastxent.dask._logits import Basis, ChunkedLogits
 from fastxent.dask._rounds import run_round
 from fastxent.dask._setup import (
@@ -43,21 +44,25 @@ from fastxent.dask._setup import (
 )
 from fastxent.linear_model._datafit import (
     BinomialCrossEntropy,
+    LinearDatafit,
     MultinomialCrossEntropy,
+    binomial_loss_sum,
+    multinomial_loss_sum,
 )
 from fastxent.linear_model._design import (
+    StandardizedCoordinates,
     StandardizedDesign,
+    power_iteration,
     stats_from_moments,
     subsample_stride,
 )
 
-# Power iterations of the estimate beyond GRAM_MAX_ROWS, as in memory.
-_POWER_ITERATIONS = 12
-# Bytes of X per row block of an evaluation (see _evaluate_chunk). Measured
-# on 5 chunks of 100,000 x 50, binary, two processes at once on 2 cores:
-# 66 ms in one piece, 54 ms in 2 MB blocks; blocks of 512 rows cost more
-# in kernel calls than they save. With 10 classes the kernel and the
-# products dominate and blocks change nothing measurable.
+# The kernels' unit row weight.
+_ONE = np.ones(1)
+# Bytes of X per row block of an evaluation (see _evaluate_chunk): a block's
+# second pass then reads from cache, which pays on binary fits; much smaller
+# blocks cost more in kernel calls than they save, and with many classes
+# the kernel and the products dominate whatever the block.
 _EVALUATION_BLOCK_BYTES = 1 << 21
 
 
@@ -89,7 +94,7 @@ def _power_chunk(v, mean, scale, fit_intercept, total, stride, encoding, start, 
     return design.rmatmul(u, np.empty_like(v))
 
 
-class DistributedDesign:
+class DistributedDesign(StandardizedCoordinates):
     """The implicitly standardised design of ``_design.py`` over a chunked X.
 
     Parameters
@@ -97,56 +102,28 @@ class DistributedDesign:
     X : dask array of shape (n_samples, n_features)
         float32 or float64 (its metadata only: the data are the set-up
         round's kept chunks).
-    sample_weight : ClusterWeights
-        From the estimator backend's ``prepare_fit``: the set-up round's
-        results and kept chunks.
+    sample_weight : TrainingData
+        The set-up round's results and kept chunks (the targets' row
+        weights, from the estimator backend's ``prepare_fit``).
     fit_intercept : bool
     ridge : float
         As for ``StandardizedDesign``.
     """
 
     def __init__(self, X, sample_weight, *, fit_intercept, ridge=0.0):
-        data = sample_weight.data
-        self.data = data
-        self.fit_intercept = bool(fit_intercept)
-        self.n_samples, self.n_features = X.shape
-        self.n_rows = self.n_features + int(self.fit_intercept)
-        self.dtype = X.dtype
-        self.weight_total = data.weight_total
-        self.weight_min = data.weight_min
-        self.weight_max = data.weight_max
-        self.mean, self.scale = stats_from_moments(
-            data.first / data.weight_total,
-            data.second / data.weight_total,
+        data = self.data = sample_weight
+        super().__init__(
+            *stats_from_moments(
+                data.first / data.weight_total,
+                data.second / data.weight_total,
+                fit_intercept,
+                ridge,
+            ),
             fit_intercept,
-            ridge,
         )
+        self.n_samples = X.shape[0]
+        self.dtype = X.dtype
         self._subsample = data.subsample
-        # The coordinate maps need only mean and scale: an empty design
-        # carries them, so they run the in-memory code itself.
-        self._coordinates = StandardizedDesign(
-            np.empty((0, self.n_features), self.dtype),
-            np.empty(0),
-            fit_intercept=self.fit_intercept,
-            mean=self.mean,
-            scale=self.scale,
-        )
-
-    def coef_scale(self):
-        """As :meth:`StandardizedDesign.coef_scale`."""
-        return self._coordinates.coef_scale()
-
-    def to_original(self, w):
-        """As :meth:`StandardizedDesign.to_original`."""
-        return self._coordinates.to_original(w)
-
-    def from_original(self, original):
-        """As :meth:`StandardizedDesign.from_original`."""
-        return self._coordinates.from_original(original)
-
-    def gradient_to_original(self, grad):
-        """As :meth:`StandardizedDesign.gradient_to_original`."""
-        return self._coordinates.gradient_to_original(grad)
 
     def spectral_norm_sq(self):
         """Largest eigenvalue of ``X~_s^T diag(w_s / sum w_s) X~_s``.
@@ -180,20 +157,15 @@ class DistributedDesign:
         )  # fmt: skip
         if not total > 0.0:
             return 0.0
-        v = np.random.default_rng(0).standard_normal((self.n_rows, 1))
-        v /= np.linalg.norm(v)
-        eigenvalue = 0.0
         static = (self.mean, self.scale, self.fit_intercept, total, stride, encoding)
-        for _ in range(_POWER_ITERATIONS):
-            _, v = run_round(
+
+        def product(v):
+            return run_round(
                 data.plan, _power_chunk, (v, *static), [data.kept],
                 keep=False, per_chunk=per_chunk,
-            )  # fmt: skip
-            eigenvalue = float(np.linalg.norm(v))
-            if eigenvalue == 0.0:
-                break
-            v /= eigenvalue
-        return eigenvalue
+            )[1]  # fmt: skip
+
+        return power_iteration(product, self.n_rows)
 
     def _gram_matrix(self):
         """``X~_s^T diag(w_s / sum w_s) X~_s`` from the subsample's raw moments.
@@ -239,7 +211,7 @@ class _Evaluation:
     binomial: bool
     n_outputs: int
     encoding: ChunkEncoding
-    weight_scale: float
+    weight_max: float
     unit_weights: bool
     n_threads: int
     pending: tuple
@@ -268,9 +240,10 @@ def _fit_arrays(spec, data):
             weights = spec.encoding.weights(data)
             if weights is None:
                 weights = np.ones(n_rows)
-            weights = weights * spec.weight_scale
+            weights = scale_for_mean(weights, spec.weight_max)
+        targets = spec.encoding.targets(data)
         cached = (
-            spec.encoding.targets(data),
+            targets.reshape(-1, 1) if spec.binomial else targets,
             weights,
             np.empty((n_rows, spec.n_outputs)),
         )
@@ -294,6 +267,7 @@ def _evaluate_chunk(spec, data, *states):
     X_c = data["X"]
     n_samples = X_c.shape[0]
     targets, weights, buffer = _fit_arrays(spec, data)
+    class_weight = np.ones(spec.n_outputs)
     products = [np.empty((n_samples, coef.shape[1])) for coef in spec.pending]
     bases = [
         products[position] if source == "pending" else states[position][field]
@@ -302,12 +276,6 @@ def _evaluate_chunk(spec, data, *states):
     coefs = [coef for *_, coef in spec.terms]
     # Without keep_logits the logits are one basis (times 1.0), read as is.
     Z = np.empty((n_samples, spec.n_outputs)) if spec.keep_logits else None
-    if spec.binomial:
-        loss_function = (
-            binary_cross_entropy_with_grad if spec.with_grad else binary_cross_entropy
-        )
-    else:
-        loss_function = cross_entropy_with_grad if spec.with_grad else cross_entropy
     step = max(1, _EVALUATION_BLOCK_BYTES // (X_c.itemsize * max(1, X_c.shape[1])))
     loss = 0.0
     grad = np.zeros((len(spec.mean) + int(spec.fit_intercept), spec.n_outputs))
@@ -326,22 +294,19 @@ def _evaluate_chunk(spec, data, *states):
             Z_rows = np.multiply(bases[0][rows], coefs[0], out=Z[rows])
             for basis, coef in zip(bases[1:], coefs[1:], strict=True):
                 Z_rows += np.multiply(basis[rows], coef, out=buffer[rows])
-        logits = Z_rows.reshape(-1) if spec.binomial else Z_rows
-        out = {"out": buffer[rows].reshape(logits.shape)} if spec.with_grad else {}
-        result = loss_function(
-            logits,
-            targets[rows],
-            sample_weight=None if weights is None else weights[rows],
-            reduction="sum",
-            n_threads=spec.n_threads,
-            **out,
-        )
-        if spec.with_grad:
-            part, G = result
-            grad += design.rmatmul(G.reshape(Z_rows.shape), np.empty_like(grad))
+        G = buffer[rows] if spec.with_grad else None
+        row_weight = _ONE if weights is None else weights[rows]
+        if spec.binomial:
+            loss += binomial_loss_sum(
+                Z_rows, targets[rows], row_weight, 1.0, G, spec.n_threads
+            )
         else:
-            part = result
-        loss += float(part)
+            loss += multinomial_loss_sum(
+                Z_rows, targets[rows], class_weight, row_weight, 1.0, G,
+                spec.n_threads,
+            )  # fmt: skip
+        if spec.with_grad:
+            grad += design.rmatmul(G, np.empty_like(grad))
     small = (loss, grad) if spec.with_grad else (loss,)
     if not spec.keep:
         return small
@@ -351,51 +316,40 @@ def _evaluate_chunk(spec, data, *states):
     return small, kept
 
 
-class _DistributedCrossEntropy:
+class _DistributedCrossEntropy(LinearDatafit):
     """Shared part of the distributed binomial and multinomial datafits.
 
     Parameters
     ----------
     design : DistributedDesign
-    target : ClusterLabels
-        Encoded targets (0/1 floats for the binomial, class indices else),
-        from the estimator backend's ``prepare_fit``.
-    sample_weight : ClusterWeights
-        The design's weights.
+    target : ChunkEncoding
+        How each chunk's kept labels become its targets (0/1 floats for the
+        binomial, class indices else), from the targets of the estimator
+        backend's ``prepare_fit``.
+    sample_weight : TrainingData
+        The design's.
     n_threads : int or None
         Threads of the kernel in each chunk's call; None means 1 (dask runs
         the chunk groups in parallel).
     """
 
-    curvature = None
-    n_outputs = None
-    binomial = None
+    #: One sigmoid logit per row, or a softmax over the classes.
+    binomial: bool
 
     def __init__(self, design, target, sample_weight, *, n_threads=None):
         self.design = design
         self.sample_weight = sample_weight
-        self.encoding = target.encoding()
-        self.n_threads = 1 if n_threads is None else n_threads
-        # Unit weights are the kernels' default; else the weights times the
-        # power of two the in-memory "mean" uses, so the sums stay finite.
-        self.unit_weights = design.weight_min == design.weight_max
-        self.weight_scale = 1.0
-        if design.weight_max > 0.0:
-            self.weight_scale = math.ldexp(1.0, -math.frexp(design.weight_max)[1])
-        self.total_weight = (
-            float(self.n_samples)
-            if self.unit_weights
-            else design.weight_total * self.weight_scale
-        )
-
-    @property
-    def n_samples(self):
-        return self.design.n_samples
-
-    @property
-    def coef_shape(self):
-        """Shape ``(n_rows, n_outputs)`` of the solvers' parameter array."""
-        return (self.design.n_rows, self.n_outputs)
+        self.encoding = target
+        self.n_threads = 1 if n_threads is None else check_n_threads(n_threads)
+        # As the in-memory datafits resolve them: equal weights as the
+        # kernels' unit weight, others scaled for a mean (each chunk by the
+        # power of two of the largest weight of all), and the total weight.
+        self.unit_weights = sample_weight.weight_min == sample_weight.weight_max
+        self.weight_max = sample_weight.weight_max
+        self.total_weight = float(self.n_samples)
+        if not self.unit_weights:
+            total = np.array([sample_weight.weight_total])
+            self.total_weight = float(scale_for_mean(total, self.weight_max)[0])
 
     def new_logits(self):
         """An empty logits buffer on the cluster (see ``_logits.py``)."""
@@ -426,10 +380,6 @@ class _DistributedCrossEntropy:
         out[...] = G.gradient
         return out
 
-    def lipschitz(self):
-        """As the in-memory datafit: curvature times the design's eigenvalue."""
-        return self.curvature * self.design.spectral_norm_sq()
-
     def _evaluate(self, Z, *, with_grad):
         pending, states, terms = [], [], []
         for basis, coef in Z.terms:
@@ -449,7 +399,7 @@ class _DistributedCrossEntropy:
         spec = _Evaluation(
             mean=design.mean, scale=design.scale, fit_intercept=design.fit_intercept,
             binomial=self.binomial, n_outputs=self.n_outputs, encoding=self.encoding,
-            weight_scale=self.weight_scale,
+            weight_max=self.weight_max,
             unit_weights=self.unit_weights, n_threads=self.n_threads,
             pending=tuple(basis.coef for basis in pending), terms=tuple(terms),
             with_grad=with_grad, keep_logits=keep_logits,

@@ -1,15 +1,17 @@
 """``LogisticRegression`` on dask arrays: validation, encoding, predictions.
 
-The estimator (``fastxent/linear_model/_logistic.py``) asks the dispatch
-registry for this module when X or y is a dask array, before scikit-learn's
-``validate_data`` (which would pull the data into memory). What it gets:
+The estimator backend (``fastxent/linear_model/_backend.py``) of dask
+arrays: ``LogisticRegression`` gets this module from the dispatch registry
+when X or y is a dask array, before scikit-learn's ``validate_data`` (which
+would pull the data into memory). What it gets:
 
 - :func:`prepare_fit`: the checks of ``validate_data`` on metadata (2-D,
   known chunks, dtype, matching lengths), then the set-up round
   (``_setup.py``), one reduction for the classes, their weighted counts,
   the weights' range and the column statistics, which also keeps X, the
   labels and the weights in the cluster's memory for the length of the
-  fit; then the checks of values on its results.
+  fit; then the checks of values on its results, with the in-memory
+  estimator's rules and messages (``fastxent/linear_model/_targets.py``).
 - :func:`datafit_classes`: the distributed design and datafits
   (``_datafit.py``) the estimator builds instead of the in-memory ones;
   its solvers then run unchanged.
@@ -24,8 +26,7 @@ from __future__ import annotations
 
 import dask.array as da
 import numpy as np
-from sklearn.utils import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
 
 from fastxent.dask._arrays import as_dask, check_known_chunks
 from fastxent.dask._datafit import (
@@ -33,11 +34,14 @@ from fastxent.dask._datafit import (
     DistributedDesign,
     DistributedMultinomialCrossEntropy,
 )
-from fastxent.dask._setup import (
-    GRAM_MAX_ROWS,
-    ClusterLabels,
-    ClusterWeights,
-    run_setup,
+from fastxent.dask._setup import GRAM_MAX_ROWS, run_setup
+from fastxent.linear_model._targets import (
+    check_class_labels,
+    check_two_classes,
+    check_weight_low,
+    check_weight_shape,
+    check_weight_sum,
+    class_weight_factors,
 )
 
 
@@ -87,6 +91,32 @@ def _check_X(estimator, X, *, reset, chunks=None):
     return X
 
 
+def _check_y(y, rows):
+    """y as a 1-D dask array with the row chunks ``rows`` of X."""
+    y = as_dask(y, "y", chunks=(rows,))
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    n_samples = sum(rows)
+    if y.ndim != 1 or y.shape[0] != n_samples:
+        raise ValueError(
+            f"y must have shape ({n_samples},) (one label per row of X), got "
+            f"shape {y.shape}"
+        )
+    return y.rechunk((rows,))
+
+
+def _check_weights(sample_weight, rows):
+    """Sample weights as a float64 dask array with the row chunks ``rows``, or
+    None for unit weights."""
+    if sample_weight is None:
+        return None
+    weights = as_dask(sample_weight, "sample_weight", chunks=(rows,))
+    check_weight_shape(weights.shape, sum(rows))
+    if weights.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must hold numbers, got {weights.dtype}")
+    return weights.astype(np.float64).rechunk((rows,))
+
+
 def prepare_fit(estimator, X, y, sample_weight):
     """Check dask training data and run the fit's set-up round.
 
@@ -102,11 +132,9 @@ def prepare_fit(estimator, X, y, sample_weight):
     X : dask array
         float32 or float64, one column chunk (its metadata; the data are
         kept on the workers by the set-up round).
-    classes : ndarray of shape (n_classes,)
-    y_index : ClusterLabels
-        Codes into ``classes``.
-    sample_weight : ClusterWeights
-        Sample weights times class weights.
+    targets : TrainingData
+        The codes into the classes, and the sample weights times the class
+        weights, kept on the workers.
     """
     if estimator.solver == "sgd":
         raise ValueError(
@@ -116,26 +144,8 @@ def prepare_fit(estimator, X, y, sample_weight):
     y_chunks = y.chunks if isinstance(y, da.Array) else None
     X = _check_X(estimator, X, reset=True, chunks=y_chunks)
     rows = X.chunks[0]
-    y = as_dask(y, "y", chunks=(rows,))
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"y must have shape ({X.shape[0]},) (one label per row of X), got "
-            f"shape {y.shape}"
-        )
-    y = y.rechunk((rows,))
-    weights = None
-    if sample_weight is not None:
-        weights = as_dask(sample_weight, "sample_weight", chunks=(rows,))
-        if weights.shape != (X.shape[0],):
-            raise ValueError(
-                f"sample_weight.shape == {weights.shape}, expected ({X.shape[0]},)"
-            )
-        if weights.dtype.kind not in "biuf":
-            raise TypeError(f"sample_weight must hold numbers, got {weights.dtype}")
-        weights = weights.astype(np.float64).rechunk((rows,))
-
+    y = _check_y(y, rows)
+    weights = _check_weights(sample_weight, rows)
     by_class = estimator.class_weight is not None
     n_rows = X.shape[1] + int(estimator.fit_intercept)
     data = run_setup(
@@ -148,40 +158,21 @@ def prepare_fit(estimator, X, y, sample_weight):
         )
     if not data.weights_finite:
         raise ValueError("sample_weight contains NaN or infinity")
-    if data.weight_low < 0:
-        raise ValueError("Negative values in data passed to sample_weight")
-    classes = data.classes
-    check_classification_targets(classes)
-    if len(classes) < 2:
-        raise ValueError(
-            "LogisticRegression needs samples of at least 2 classes in the "
-            f"data, but the data contains only one class: {classes[0]!r}"
-        )
+    check_weight_low(data.weight_low)
+    check_class_labels(data.classes)
+    check_two_classes(data.classes)
     weighted_counts = data.class_counts
-    class_weight = _class_weights(estimator.class_weight, classes, weighted_counts)
+    class_weight = class_weight_factors(
+        estimator.class_weight, data.classes, weighted_counts
+    )
     if class_weight is not None:
         weighted_counts = weighted_counts * class_weight
-    if not weighted_counts.sum() > 0:
-        raise ValueError(
-            "Sample weights must contain at least one non-zero number "
-            "(after multiplying by class_weight)"
-        )
+    check_weight_sum(weighted_counts.sum())
     data.weigh(class_weight)
-    return X, classes, ClusterLabels(data), ClusterWeights(data)
+    return X, data
 
 
-def _class_weights(class_weight, classes, weighted_counts):
-    """Per-class weights, or None: "balanced" from the weighted counts, as the
-    in-memory estimator computes it; a dict through scikit-learn."""
-    if class_weight is None:
-        return None
-    if class_weight == "balanced":
-        with np.errstate(divide="ignore"):
-            return weighted_counts.sum() / (len(classes) * weighted_counts)
-    return compute_class_weight(class_weight, classes=classes, y=classes)
-
-
-def partial_fit(estimator, X, y, classes=None, sample_weight=None):
+def prepare_partial_fit(estimator, X, y, classes, sample_weight):
     """Refused: ``partial_fit`` draws mini-batches, which dask arrays cannot give
     without gathering rows."""
     raise TypeError(
@@ -190,8 +181,14 @@ def partial_fit(estimator, X, y, classes=None, sample_weight=None):
     )
 
 
+def warn_if_separated(estimator, X, targets):
+    """Nothing: the test needs every sample's logits at hand, which a dask fit
+    keeps on the workers."""
+
+
 def _predict_blocks(estimator, method, X, *, per_class):
     """``estimator.<method>`` applied to each row block of X, lazily."""
+    check_is_fitted(estimator)
     X = _check_X(estimator, X, reset=False)
     func = getattr(estimator, method)
     # The dtype of X @ coef_.T, which the probabilities keep.

@@ -13,14 +13,12 @@ on a ``dask.distributed`` cluster a group is one worker thread's share of
 the chunks (those the worker holds where it can), so a round is one task per
 worker thread, whatever the number of chunks. The task loops over its
 chunks and adds their small results itself; this is the first level of the
-tree sum. On a 2-core machine a round of 10 chunks with trivial work took
-50 ms as a task per chunk plus a sum, and 78 ms with a light ``getitem``
-task per chunk to split the small result off the kept state; a task per
-worker took 20 to 30 ms. The task per chunk costs the worker a scheduler
-exchange each, which is what dominates rounds of a few tens of milliseconds
-of arithmetic. The set-up round places each group's task on its worker
-(moving, once, the chunks a worker must take over); later rounds run where
-the set-up round kept the data.
+tree sum. A task per chunk (and a light ``getitem`` task per chunk to split
+the small result off the kept state) would cost a scheduler exchange each,
+which is what dominates rounds of little arithmetic; a task per worker
+thread pays it once per thread. The set-up round places each group's task
+on its worker (moving, once, the chunks a worker must take over); later
+rounds run where the set-up round kept the data.
 
 With ``keep``, a group task returns ``(small, per-chunk states)`` and one
 ``getitem`` task per group splits the small part off on the same worker, so
@@ -197,7 +195,7 @@ def _run_group(func, static, own, chunk_args, kept, keep, combine):
 
 def _named(graph, name):
     """The graph for ``client.get``, named ``name``: dask would otherwise hash
-    every task to name it, about a millisecond per task measured here."""
+    every task to name it, a cost per task larger than a small round's."""
     try:
         from dask._expr import LLGExpr
 
@@ -274,19 +272,10 @@ def run_round(
     name = f"{plan.token}-{next(_round_numbers)}"
     graph = {} if sources is None else dict(sources[0])
     for handles in inputs:
-        for key, entry in handles:
-            graph[key] = entry
+        graph.update(handles)
     parts = []
     for g, chunks in enumerate(plan.groups):
-        own = [() if per_chunk is None else per_chunk[c] for c in chunks]
-        chunk_args = List(
-            *(
-                List(*(None if k is None else TaskRef(k) for k in sources[1][c]))
-                if sources is not None
-                else List()
-                for c in chunks
-            )
-        )
+        own, chunk_args = _chunk_inputs(chunks, per_chunk, sources)
         kept_refs = List(*(TaskRef(handles[g][0]) for handles in inputs))
         key = (name, g)
         graph[key] = Task(
@@ -297,6 +286,33 @@ def run_round(
             graph[small] = Task(small, operator.getitem, TaskRef(key), 0)
             key = small
         parts.append(key)
+    parts = _tree_sum(graph, name, parts, combine)
+    kept_keys = [(name, g) for g in range(len(plan.groups))] if keep else []
+    try:
+        kept, values = _compute(graph, name, plan, kept_keys, parts, sources)
+    except CancelledError as error:
+        raise RuntimeError(
+            "the dask cluster lost data this fit needs (were the workers "
+            "restarted?); fit again"
+        ) from error
+    return (kept if keep else None), combine(*values)
+
+
+def _chunk_inputs(chunks, per_chunk, sources):
+    """The small arguments and the source references of a group's chunks."""
+    own = [() if per_chunk is None else per_chunk[c] for c in chunks]
+    if sources is None:
+        return own, List(*(List() for _ in chunks))
+    refs = (
+        List(*(None if k is None else TaskRef(k) for k in sources[1][c]))
+        for c in chunks
+    )
+    return own, List(*refs)
+
+
+def _tree_sum(graph, name, parts, combine):
+    """Add sum tasks of ``_SPLIT_EVERY`` parts each to ``graph`` until at most
+    that many parts are left; their keys."""
     level = 0
     while len(parts) > _SPLIT_EVERY:
         grouped = []
@@ -307,31 +323,28 @@ def run_round(
             grouped.append(key)
         parts = grouped
         level += 1
-    kept_keys = [(name, g) for g in range(len(plan.groups))] if keep else []
+    return parts
+
+
+def _compute(graph, name, plan, kept_keys, parts, sources):
+    """Run ``graph`` on the active scheduler: handles of ``kept_keys`` (left on
+    the workers with a distributed client) and the values of ``parts``."""
     wanted = [*kept_keys, *parts]
     get = _active_get()
     client = _client_of(get)
-    try:
-        if client is not None:
-            if sources is not None and any(plan.workers):
-                submitted = _placed(graph, sources[0], name, plan.workers)
-            else:
-                submitted = _named(graph, name)
-            # Futures: the kept states stay on the workers, only the small
-            # results are gathered.
-            futures = client.get(submitted, wanted, sync=False)
-            kept = list(zip(kept_keys, futures[: len(kept_keys)], strict=True))
-            values = client.gather(futures[len(kept_keys) :])
-        else:
-            values = get(graph, wanted)
-            kept = [
-                (key, DataNode(key, value))
-                for key, value in zip(kept_keys, values, strict=False)
-            ]
-            values = values[len(kept_keys) :]
-    except CancelledError as error:
-        raise RuntimeError(
-            "the dask cluster lost data this fit needs (were the workers "
-            "restarted?); fit again"
-        ) from error
-    return (kept if keep else None), combine(*values)
+    if client is None:
+        values = get(graph, wanted)
+        kept = [
+            (key, DataNode(key, value))
+            for key, value in zip(kept_keys, values, strict=False)
+        ]
+        return kept, values[len(kept_keys) :]
+    if sources is not None and any(plan.workers):
+        submitted = _placed(graph, sources[0], name, plan.workers)
+    else:
+        submitted = _named(graph, name)
+    # Futures: the kept states stay on the workers, only the small results
+    # are gathered.
+    futures = client.get(submitted, wanted, sync=False)
+    kept = list(zip(kept_keys, futures[: len(kept_keys)], strict=True))
+    return kept, client.gather(futures[len(kept_keys) :])

@@ -11,13 +11,13 @@ sum, column statistics, encoding) each cost the scheduler a round trip.
 
 The same round *keeps* each chunk's data on the workers for the rest of the
 fit (persisting X once): its block of X, its labels as codes into its own
-sorted label set, and its sample weights (None for unit weights). The
-codes cannot be global before the round, since the classes are known only
-once every chunk has been seen; so every later round maps a chunk's labels
-through ``searchsorted(classes, chunk_labels)``, a lookup of a few entries,
-then one gather over the chunk's rows (:func:`chunk_targets`,
-:func:`chunk_weights`): a fraction of a millisecond beside the chunk's two
-passes over X.
+sorted label set (encoded as in memory, ``fastxent/_label_codes.py``), and
+its sample weights (None for unit weights). The codes cannot be global
+before the round, since the classes are known only once every chunk has
+been seen; so every later round maps a chunk's labels through
+``searchsorted(classes, chunk_labels)``, a lookup of a few entries, then one
+gather over the chunk's rows (:class:`ChunkEncoding`): little beside the
+chunk's two passes over X.
 
 Class weights multiply each class's rows by a constant, so with a
 ``class_weight`` the moments are gathered per class and weighted on the
@@ -25,21 +25,22 @@ client. The subsample's Gram matrix is then left to the first Lipschitz
 estimate, one more round with the class weights known (per-class Gram
 matrices would grow with ``n_classes * n_features**2``).
 
-The estimator's fit receives the encoded labels and the weights as
-:class:`ClusterLabels` and :class:`ClusterWeights`: they answer the few
-calls ``LogisticRegression._solve`` makes on its ``y_index`` and
-``sample_weight`` (``y_index == 1``, ``.astype``, ``.sum()``) from what the
-round returned, so nothing is computed again, and carry the kept data to
-the distributed design and datafits (``_datafit.py``).
+The estimator's fit receives the encoded labels and the weights as the
+round's :class:`TrainingData` (the ``FitTargets`` of
+``fastxent/linear_model/_backend.py``): it answers from what the round
+returned, so nothing is computed again, and carries the kept data to the
+distributed design and datafits (``_datafit.py``).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import dask
 import numpy as np
 
+from fastxent._label_codes import encode_labels
 from fastxent.dask._rounds import RoundPlan, run_round
 from fastxent.linear_model._design import column_moments, subsample_stride
 
@@ -50,12 +51,9 @@ GRAM_MAX_ROWS = 1024
 # a core's L2 cache between its two products, and one block reused for the
 # whole chunk matters on dask workers, where allocations above 64 kB are
 # returned to the system on free (distributed sets MALLOC_TRIM_THRESHOLD_)
-# and every new one page-faults: a fresh block per 8192 rows, as in memory,
-# made the moments of a 100,000 x 50 chunk twice as slow there (13 -> 26 ms).
+# and every new one page-faults, as a fresh block per 8192 rows (the
+# in-memory default) would.
 _MOMENTS_BLOCK_BYTES = 1 << 18
-# Integer labels spanning at most this many values (and at most the chunk's
-# length) are counted with bincount, ten times faster than np.unique's sort.
-_DENSE_LABEL_SPAN = 1 << 20
 
 
 def subsample_moments(X_sub, w_sub):
@@ -71,26 +69,10 @@ def subsample_rows(stride, start):
 
 
 def _encode_chunk(y_c):
-    """Sorted labels of a chunk and each row's code into them (``np.unique``)."""
-    y_c = np.asarray(y_c).reshape(-1)
-    if y_c.dtype.kind == "b":
-        y_c = y_c.view(np.uint8)
-        labels_dtype = np.bool_
-    else:
-        labels_dtype = y_c.dtype
-    if y_c.dtype.kind in "iu" and y_c.size:
-        low, high = int(y_c.min()), int(y_c.max())
-        span = high - low + 1
-        if span <= min(_DENSE_LABEL_SPAN, max(y_c.size, 256)):
-            offsets = (y_c - low).astype(np.intp, copy=False)
-            present = np.bincount(offsets, minlength=span) > 0
-            labels = (np.flatnonzero(present) + low).astype(labels_dtype)
-            index = np.cumsum(present) - 1
-            code_type = np.min_scalar_type(max(len(labels) - 1, 0))
-            return labels, index.astype(code_type)[offsets]
-    labels, codes = np.unique(y_c, return_inverse=True)
-    code_type = np.min_scalar_type(max(len(labels) - 1, 0))
-    return labels.astype(labels_dtype), codes.reshape(-1).astype(code_type)
+    """Sorted labels of a chunk and each row's code into them, in the smallest
+    integer dtype that holds the codes (they stay on the workers)."""
+    labels, codes = encode_labels(np.asarray(y_c).reshape(-1))
+    return labels, codes.astype(np.min_scalar_type(max(len(labels) - 1, 0)))
 
 
 def _group_moments(X_c, w, groups, n_groups):
@@ -98,35 +80,25 @@ def _group_moments(X_c, w, groups, n_groups):
     n_features = X_c.shape[1]
     block_rows = _MOMENTS_BLOCK_BYTES // (8 * max(1, n_features))
     block = np.empty((max(1, min(X_c.shape[0], block_rows)), n_features))
-    if n_groups == 1:
-        first, second = column_moments(X_c, w, scratch=block)
-        return {
-            "total": np.array([w.sum()]),
-            "max": np.array([w.max(initial=-np.inf)]),
-            "min": np.array([w.min(initial=np.inf)]),
-            "first": first[None],
-            "second": second[None],
-        }
-    order = np.argsort(groups, kind="stable")
-    bounds = np.searchsorted(groups[order], np.arange(n_groups + 1))
-    X_sorted, w_sorted = X_c[order], w[order]
-    stats = {
-        "total": np.zeros(n_groups),
-        "max": np.full(n_groups, -np.inf),
-        "min": np.full(n_groups, np.inf),
-        "first": np.zeros((n_groups, X_c.shape[1])),
-        "second": np.zeros((n_groups, X_c.shape[1])),
+    parts = [(X_c, w)]
+    if n_groups != 1:
+        order = np.argsort(groups, kind="stable")
+        bounds = np.searchsorted(groups[order], np.arange(n_groups + 1))
+        X_sorted, w_sorted = X_c[order], w[order]
+        parts = [
+            (X_sorted[low:high], w_sorted[low:high])
+            for low, high in itertools.pairwise(bounds)
+        ]
+    first, second = np.zeros((2, len(parts), n_features))
+    for k, (X_k, w_k) in enumerate(parts):
+        first[k], second[k] = column_moments(X_k, w_k, scratch=block)
+    return {
+        "total": np.array([w_k.sum() for _, w_k in parts]),
+        "max": np.array([w_k.max(initial=-np.inf) for _, w_k in parts]),
+        "min": np.array([w_k.min(initial=np.inf) for _, w_k in parts]),
+        "first": first,
+        "second": second,
     }
-    for k in range(n_groups):
-        rows = slice(bounds[k], bounds[k + 1])
-        w_k = w_sorted[rows]
-        stats["total"][k] = w_k.sum()
-        stats["max"][k] = w_k.max(initial=-np.inf)
-        stats["min"][k] = w_k.min(initial=np.inf)
-        stats["first"][k], stats["second"][k] = column_moments(
-            X_sorted[rows], w_k, scratch=block
-        )
-    return stats
 
 
 def _setup_chunk(stride, gram, by_class, start, X_c, y_c, w_c):
@@ -265,6 +237,11 @@ class ChunkEncoding:
 class TrainingData:
     """A dask fit's training data after the set-up round.
 
+    Once :meth:`weigh` has fixed the class weights, the fit's targets: the
+    ``FitTargets`` of ``fastxent/linear_model/_backend.py``, answered from
+    what the round returned, the targets as the :class:`ChunkEncoding` each
+    later round applies to a chunk's kept labels.
+
     Attributes
     ----------
     plan : RoundPlan
@@ -274,9 +251,7 @@ class TrainingData:
         ``w``): the ``inputs`` of every later round.
     starts : list of int
         First row of each chunk.
-    n_samples, n_features : int
-    dtype : numpy dtype
-        dtype of X, float32 or float64.
+    n_samples : int
     classes : ndarray of shape (n_classes,)
     class_counts : ndarray of shape (n_classes,)
         Sample-weighted class counts (before class weights).
@@ -344,6 +319,23 @@ class TrainingData:
         """The :class:`ChunkEncoding` of the fit's targets and weights."""
         return ChunkEncoding(self.classes, self.class_weight, positive, np.dtype(dtype))
 
+    def total_weight(self):
+        """Sum of the row weights (sample weights times class weights)."""
+        return self.weight_total
+
+    def binary_targets(self):
+        """Encoding of 1.0 for the rows of ``classes[1]``, else 0.0."""
+        return self.encoding(positive=1, dtype=np.float64)
+
+    def class_codes(self):
+        """Encoding of each row's class code (intp)."""
+        return self.encoding()
+
+    def row_weights(self):
+        """The training data itself: the design reads the weights' statistics
+        from it, and each round the chunks' weights."""
+        return self
+
 
 def run_setup(X, y, sample_weight, *, by_class, gram):
     """The set-up round: one reduction over X, y and the weights.
@@ -382,59 +374,3 @@ def run_setup(X, y, sample_weight, *, by_class, gram):
         combine=merge_setup,
     )  # fmt: skip
     return TrainingData(plan, kept, starts, X, small)
-
-
-class ClusterLabels:
-    """The encoded labels of a dask fit, as ``LogisticRegression._solve`` uses them.
-
-    Stands for the array of codes into ``classes`` (or, after ``== code``,
-    of booleans) without computing it: the chunks' labels and codes are on
-    the workers, and each round encodes them (:class:`ChunkEncoding`).
-
-    Parameters
-    ----------
-    data : TrainingData
-    positive : int or None, default=None
-    dtype : numpy dtype, default=intp
-    """
-
-    __hash__ = None
-
-    def __init__(self, data, positive=None, dtype=np.intp):
-        self.data = data
-        self.positive = positive
-        self.dtype = np.dtype(dtype)
-        self.shape = (data.n_samples,)
-        self.ndim = 1
-
-    def __eq__(self, code):
-        return ClusterLabels(self.data, int(code), np.bool_)
-
-    def astype(self, dtype):
-        return ClusterLabels(self.data, self.positive, dtype)
-
-    def encoding(self):
-        """The :class:`ChunkEncoding` producing these labels in each chunk."""
-        return self.data.encoding(self.positive, self.dtype)
-
-
-class ClusterWeights:
-    """Sample weights times class weights of a dask fit, kept on the cluster.
-
-    ``sum()`` is the total the set-up round computed; the design and
-    datafits take the rest from ``data``.
-
-    Parameters
-    ----------
-    data : TrainingData
-        After :meth:`TrainingData.weigh`.
-    """
-
-    def __init__(self, data):
-        self.data = data
-        self.shape = (data.n_samples,)
-        self.ndim = 1
-        self.dtype = np.dtype(np.float64)
-
-    def sum(self):
-        return self.data.weight_total

@@ -31,8 +31,37 @@ from fastxent._validation import check_n_threads, scale_for_mean
 _ONE = np.ones(1)
 
 
-class _LinearCrossEntropy:
-    """Shared part of the binomial and multinomial datafits.
+class LinearDatafit:
+    """What every datafit shares, in memory or on a cluster (``fastxent/dask``):
+    its shapes and its Lipschitz bound, from its ``design``."""
+
+    #: Bound on the Hessian of one row's loss with respect to its logits
+    #: (as a multiple of the identity); set by the subclasses, as is the
+    #: number of logits per row.
+    curvature: float
+    n_outputs: int
+
+    @property
+    def n_samples(self):
+        return self.design.n_samples
+
+    @property
+    def coef_shape(self):
+        """Shape ``(n_rows, n_outputs)`` of the solvers' parameter array."""
+        return (self.design.n_rows, self.n_outputs)
+
+    def lipschitz(self):
+        """Upper bound on the Lipschitz constant of the loss's gradient in ``w``.
+
+        ``curvature * lambda_max(X~^T diag(s / sum(s)) X~)`` (Boehning's bound
+        for the softmax, 1/4 for the sigmoid), the eigenvalue estimated by the
+        design.
+        """
+        return self.curvature * self.design.spectral_norm_sq()
+
+
+class _LinearCrossEntropy(LinearDatafit):
+    """Shared part of the in-memory binomial and multinomial datafits.
 
     Parameters
     ----------
@@ -44,11 +73,6 @@ class _LinearCrossEntropy:
     n_threads : int or None
         Threads of the kernels.
     """
-
-    #: Bound on the Hessian of one row's loss with respect to its logits
-    #: (as a multiple of the identity); set by the subclasses.
-    curvature = None
-    n_outputs = None
 
     def __init__(self, design, target, sample_weight, *, n_threads=None):
         self.design = design
@@ -68,15 +92,6 @@ class _LinearCrossEntropy:
             )
             self._total_weight = float(self._row_weight.sum())
         self._threads = check_n_threads(n_threads)
-
-    @property
-    def n_samples(self):
-        return self.design.n_samples
-
-    @property
-    def coef_shape(self):
-        """Shape ``(n_rows, n_outputs)`` of the solvers' parameter array."""
-        return (self.design.n_rows, self.n_outputs)
 
     def subset(self, rows):
         """The datafit of a mini-batch, in the same coordinates.
@@ -112,14 +127,13 @@ class _LinearCrossEntropy:
         """``out = X~^T @ G``, the gradient in ``w`` when ``G = dloss/dZ``."""
         return self.design.rmatmul(G, out)
 
-    def lipschitz(self):
-        """Upper bound on the Lipschitz constant of the loss's gradient in ``w``.
+    def value(self, Z):
+        """Weighted mean loss of the logits ``Z`` of shape (n_samples, n_outputs)."""
+        return self._mean(Z, None)
 
-        ``curvature * lambda_max(X~^T diag(s / sum(s)) X~)`` (Boehning's bound
-        for the softmax, 1/4 for the sigmoid), the eigenvalue by power
-        iteration.
-        """
-        return self.curvature * self.design.spectral_norm_sq()
+    def value_grad(self, Z, out):
+        """Weighted mean loss; its gradient with respect to ``Z`` into ``out``."""
+        return self._mean(Z, out)
 
     def lipschitz_max_row(self):
         """Largest single-row smoothness ``curvature * s_i / mean(s) * ||x~_i||^2``."""
@@ -144,22 +158,11 @@ class MultinomialCrossEntropy(_LinearCrossEntropy):
     def _subset_kwargs(self):
         return {"n_classes": self.n_outputs}
 
-    def value(self, Z):
-        """Weighted mean loss of the logits ``Z`` of shape (n_samples, n_classes)."""
-        return self._mean(Z, None)
-
-    def value_grad(self, Z, out):
-        """Weighted mean loss; its gradient with respect to ``Z`` into ``out``."""
-        return self._mean(Z, out)
-
     def _mean(self, Z, grad):
-        total = _core.hard_cross_entropy(
-            Z, self.target, self._class_weight, float(self.n_outputs),
-            self._row_weight, 0.0, 1.0, 1.0 / self._total_weight, None, grad,
-            self._threads,
+        total = multinomial_loss_sum(
+            Z, self.target, self._class_weight, self._row_weight,
+            1.0 / self._total_weight, grad, self._threads,
         )  # fmt: skip
-        if total != total:  # NaN or +inf logits: the public function names them
-            cross_entropy(Z, self.target)
         return total / self._total_weight
 
 
@@ -177,19 +180,57 @@ class BinomialCrossEntropy(_LinearCrossEntropy):
         super().__init__(design, target, sample_weight, n_threads=n_threads)
         self._target_column = target.reshape(-1, 1)
 
-    def value(self, Z):
-        """Weighted mean loss of the logits ``Z`` of shape (n_samples, 1)."""
-        return self._mean(Z, None)
-
-    def value_grad(self, Z, out):
-        """Weighted mean loss; its gradient with respect to ``Z`` into ``out``."""
-        return self._mean(Z, out)
-
     def _mean(self, Z, grad):
-        total = _core.binary_cross_entropy(
-            Z, self._target_column, _ONE, self._row_weight, 0.0, 1.0,
-            1.0 / self._total_weight, None, grad, self._threads,
+        total = binomial_loss_sum(
+            Z, self._target_column, self._row_weight, 1.0 / self._total_weight,
+            grad, self._threads,
         )  # fmt: skip
-        if total != total:  # NaN logits: the public function names them
-            binary_cross_entropy(Z.reshape(-1), self.target)
         return total / self._total_weight
+
+
+def multinomial_loss_sum(
+    Z, target, class_weight, row_weight, grad_scale, grad, n_threads
+):
+    """``sum_i s_i l_i`` of the softmax cross-entropy, on the trusted core.
+
+    Parameters
+    ----------
+    Z : float64 ndarray of shape (n_samples, n_classes)
+    target : ndarray of intp of shape (n_samples,)
+        Class indices in ``[0, n_classes)``.
+    class_weight : ndarray of shape (n_classes,)
+        Ones (the class weights are in the row weights).
+    row_weight : ndarray of shape (n_samples,) or (1,)
+        Finite non-negative float64 weights; one entry weights every row.
+    grad_scale : float
+        Factor of the gradient.
+    grad : float64 ndarray of shape (n_samples, n_classes) or None
+        Receives ``grad_scale * dloss/dZ`` when given.
+    n_threads : int
+
+    Returns
+    -------
+    float
+        Raises the public function's ``ValueError`` naming a NaN or +inf logit.
+    """
+    total = _core.hard_cross_entropy(
+        Z, target, class_weight, float(Z.shape[1]), row_weight, 0.0, 1.0,
+        grad_scale, None, grad, n_threads,
+    )  # fmt: skip
+    if total != total:  # NaN or +inf logits: the public function names them
+        cross_entropy(Z, target)
+    return total
+
+
+def binomial_loss_sum(Z, target, row_weight, grad_scale, grad, n_threads):
+    """``sum_i s_i l_i`` of the sigmoid cross-entropy, on the trusted core.
+
+    As :func:`multinomial_loss_sum` for ``Z``, ``grad`` and ``target`` of
+    shape (n_samples, 1), ``target`` holding 0.0 / 1.0 (float64).
+    """
+    total = _core.binary_cross_entropy(
+        Z, target, _ONE, row_weight, 0.0, 1.0, grad_scale, None, grad, n_threads
+    )
+    if total != total:  # NaN logits: the public function names them
+        binary_cross_entropy(Z.reshape(-1), target.reshape(-1))
+    return total

@@ -40,7 +40,99 @@ def subsample_stride(n_samples):
     return -(-n_samples // _POWER_ROWS) if n_samples > _POWER_ROWS else 1
 
 
-class StandardizedDesign:
+class StandardizedCoordinates:
+    """The solvers' coordinates ``w`` and the maps to and from the user's.
+
+    What a design needs of its column statistics alone, shared by the
+    in-memory design below and the dask one (``fastxent/dask/_datafit.py``).
+
+    Parameters
+    ----------
+    mean, scale : ndarray of shape (n_features,)
+        Column means (zeros without intercept) and scales.
+    fit_intercept : bool
+    """
+
+    def __init__(self, mean, scale, fit_intercept):
+        self.mean = mean
+        self.scale = scale
+        self.fit_intercept = bool(fit_intercept)
+        self.n_features = len(scale)
+        self.n_rows = self.n_features + int(self.fit_intercept)
+
+    def coef_scale(self):
+        """Factor mapping each row of ``w`` to the user's coefficients.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``scale`` for the feature rows, 1 for the intercept row.
+        """
+        return np.append(self.scale, np.ones(int(self.fit_intercept)))
+
+    def to_original(self, w):
+        """The user's coefficients stacked over the intercept.
+
+        Parameters
+        ----------
+        w : ndarray of shape (n_rows, n_outputs)
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_outputs)
+            ``W`` in the first ``n_features`` rows, ``b`` in the last one when
+            there is an intercept.
+        """
+        p = self.n_features
+        original = np.empty_like(w)
+        original[:p] = self.scale[:, None] * w[:p]
+        if self.fit_intercept:
+            original[p] = w[p] - self.mean @ original[:p]
+        return original
+
+    def from_original(self, original):
+        """Inverse of :meth:`to_original`.
+
+        Parameters
+        ----------
+        original : ndarray of shape (n_rows, n_outputs)
+
+        Returns
+        -------
+        w : float64 ndarray of shape (n_rows, n_outputs)
+        """
+        p = self.n_features
+        original = np.asarray(original, dtype=np.float64)
+        w = np.empty_like(original)
+        w[:p] = original[:p] / self.scale[:, None]
+        if self.fit_intercept:
+            w[p] = original[p] + self.mean @ original[:p]
+        return w
+
+    def gradient_to_original(self, grad):
+        """Map a gradient with respect to ``w`` to one with respect to ``(W, b)``.
+
+        With ``W = diag(scale) V`` and ``b = c - mean^T W`` the chain rule
+        gives ``dF/dV = diag(scale) (dF/dW - mean dF/db)``, inverted here.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (n_rows, n_outputs)
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_outputs)
+        """
+        p = self.n_features
+        original = np.empty_like(grad)
+        original[:p] = grad[:p] / self.scale[:, None]
+        if self.fit_intercept:
+            original[:p] += np.outer(self.mean, grad[p])
+            original[p] = grad[p]
+        return original
+
+
+class StandardizedDesign(StandardizedCoordinates):
     """Implicitly standardised design matrix with an optional intercept column.
 
     Parameters
@@ -64,16 +156,13 @@ class StandardizedDesign:
     def __init__(
         self, X, sample_weight, *, fit_intercept, ridge=0.0, mean=None, scale=None
     ):
-        self.X = X
-        self.fit_intercept = bool(fit_intercept)
-        self.n_samples, self.n_features = X.shape
-        self.n_rows = self.n_features + int(self.fit_intercept)
-        self.dtype = X.dtype
-        self.sample_weight = sample_weight
         if scale is None:
             mean, scale = _standardising_stats(X, sample_weight, fit_intercept, ridge)
-        self.mean = mean
-        self.scale = scale
+        super().__init__(mean, scale, fit_intercept)
+        self.X = X
+        self.n_samples = X.shape[0]
+        self.dtype = X.dtype
+        self.sample_weight = sample_weight
         # float32 products go through scratch buffers of X's dtype, keyed by
         # shape, so the solvers' float64 logits never force a copy of X.
         self._scratch = {}
@@ -96,16 +185,6 @@ class StandardizedDesign:
             mean=self.mean,
             scale=self.scale,
         )
-
-    def coef_scale(self):
-        """Factor mapping each row of ``w`` to the user's coefficients.
-
-        Returns
-        -------
-        ndarray of shape (n_rows,)
-            ``scale`` for the feature rows, 1 for the intercept row.
-        """
-        return np.append(self.scale, np.ones(int(self.fit_intercept)))
 
     def _buffer(self, shape):
         buf = self._scratch.get(shape)
@@ -173,76 +252,14 @@ class StandardizedDesign:
         out[:p] *= self.scale[:, None]
         return out
 
-    def to_original(self, w):
-        """The user's coefficients stacked over the intercept.
-
-        Parameters
-        ----------
-        w : ndarray of shape (n_rows, n_outputs)
-
-        Returns
-        -------
-        ndarray of shape (n_rows, n_outputs)
-            ``W`` in the first ``n_features`` rows, ``b`` in the last one when
-            there is an intercept.
-        """
-        p = self.n_features
-        original = np.empty_like(w)
-        original[:p] = self.scale[:, None] * w[:p]
-        if self.fit_intercept:
-            original[p] = w[p] - self.mean @ original[:p]
-        return original
-
-    def from_original(self, original):
-        """Inverse of :meth:`to_original`.
-
-        Parameters
-        ----------
-        original : ndarray of shape (n_rows, n_outputs)
-
-        Returns
-        -------
-        w : float64 ndarray of shape (n_rows, n_outputs)
-        """
-        p = self.n_features
-        original = np.asarray(original, dtype=np.float64)
-        w = np.empty_like(original)
-        w[:p] = original[:p] / self.scale[:, None]
-        if self.fit_intercept:
-            w[p] = original[p] + self.mean @ original[:p]
-        return w
-
-    def gradient_to_original(self, grad):
-        """Map a gradient with respect to ``w`` to one with respect to ``(W, b)``.
-
-        With ``W = diag(scale) V`` and ``b = c - mean^T W`` the chain rule
-        gives ``dF/dV = diag(scale) (dF/dW - mean dF/db)``, inverted here.
-
-        Parameters
-        ----------
-        grad : ndarray of shape (n_rows, n_outputs)
-
-        Returns
-        -------
-        ndarray of shape (n_rows, n_outputs)
-        """
-        p = self.n_features
-        original = np.empty_like(grad)
-        original[:p] = grad[:p] / self.scale[:, None]
-        if self.fit_intercept:
-            original[:p] += np.outer(self.mean, grad[p])
-            original[p] = grad[p]
-        return original
-
     def spectral_norm_sq(self, n_iter=12, seed=0):
         """Largest eigenvalue of ``X~^T diag(sample_weight / sum) X~``.
 
         Power iteration on products with X and X^T (never forming the
         Gram matrix), on at most ``_POWER_ROWS`` evenly spaced rows: each
-        product is a pass over X, so on the full 200,000 x 100 benchmark the
-        12 iterations cost as much as a dozen solver iterations, and an
-        estimate is all a starting step size needs (the line searches correct
-        it). Power iteration approaches the eigenvalue from below.
+        product is a pass over X, so the 12 iterations cost as much as a
+        dozen solver iterations on all rows, and an estimate is all a
+        starting step size needs (the line searches correct it).
 
         Parameters
         ----------
@@ -260,19 +277,14 @@ class StandardizedDesign:
                 n_iter, seed
             )
         weight = self.sample_weight / self.sample_weight.sum()
-        v = np.random.default_rng(seed).standard_normal((self.n_rows, 1))
-        v /= np.linalg.norm(v)
         u = np.empty((self.n_samples, 1))
-        eigenvalue = 0.0
-        for _ in range(n_iter):
+
+        def product(v):
             self.matmul(v, u)
-            u *= weight[:, None]
-            self.rmatmul(u, v)
-            eigenvalue = float(np.linalg.norm(v))
-            if eigenvalue == 0.0:
-                break
-            v /= eigenvalue
-        return eigenvalue
+            np.multiply(u, weight[:, None], out=u)
+            return self.rmatmul(u, v)
+
+        return power_iteration(product, self.n_rows, n_iter, seed)
 
     def row_norms_sq(self):
         """Squared Euclidean norm of every row of ``X~``.
@@ -298,6 +310,36 @@ class StandardizedDesign:
                 block *= block
                 norms[start : start + _BLOCK_ROWS] = block @ s2
         return norms + float(self.fit_intercept)
+
+
+def power_iteration(product, n_rows, n_iter=12, seed=0):
+    """Largest eigenvalue of a symmetric positive semi-definite ``A``, by power
+    iteration; approaches it from below.
+
+    Parameters
+    ----------
+    product : callable
+        ``product(v)`` returns ``A @ v`` for ``v`` of shape (n_rows, 1); it
+        may write the result into ``v`` and return it.
+    n_rows : int
+    n_iter : int, default=12
+    seed : int, default=0
+        Seed of the starting vector (fixed, so fits are reproducible).
+
+    Returns
+    -------
+    float
+    """
+    v = np.random.default_rng(seed).standard_normal((n_rows, 1))
+    v /= np.linalg.norm(v)
+    eigenvalue = 0.0
+    for _ in range(n_iter):
+        v = product(v)
+        eigenvalue = float(np.linalg.norm(v))
+        if eigenvalue == 0.0:
+            break
+        v /= eigenvalue
+    return eigenvalue
 
 
 def _standardising_stats(X, sample_weight, fit_intercept, ridge):

@@ -30,6 +30,7 @@ from sklearn.utils._param_validation import Hidden, validate_params
 from sklearn.utils.validation import _check_sample_weight
 
 from fastxent._kernels import _proba_scan
+from fastxent._label_codes import encode_labels, fits_table, label_offsets
 from fastxent._typing import ArrayLike
 
 # The dtypes check_array keeps for y_pred (numpy's real floating types in
@@ -39,10 +40,6 @@ _FLOAT_DTYPES = (np.float64, np.float32, np.float16)
 # Rows per block where rows may hold several classes (multilabel y_true):
 # the block's dense indicator is the only (block x n_classes) temporary.
 _BLOCK_ROWS = 4096
-
-# Integer labels spanning more values than this (and than n_samples) are
-# coded through a sort instead of a counting table.
-_MAX_TABLE = 1 << 16
 
 
 @validate_params(
@@ -237,30 +234,19 @@ def _encode_labels(y_true, labels):
 
 
 def _integer_codes(y_true):
-    """Codes and classes of a 1-D integer array through a counting table.
+    """Codes and classes of a 1-D integer array, by ``encode_labels``.
 
     For such labels scikit-learn's binarizer cannot fail or warn, and its
-    classes are the sorted distinct values; a count over the value range
-    finds them in one pass instead of sorting. Returns None for any other
+    classes are the sorted distinct values, which a count over the value
+    range finds in one pass instead of sorting. Returns None for any other
     input (the binarizer then handles it).
     """
     y = _integer_vector(y_true)
     if y is None:
         return None
-    low, high = int(y.min()), int(y.max())
-    span = high - low + 1
-    offsets = _offsets(y, low, high) if span <= max(_MAX_TABLE, y.size) else None
-    if offsets is None:
-        classes, codes = np.unique(y, return_inverse=True)
-        _check_several_classes(classes, None)
-        return codes.astype(np.intp, copy=False), classes
-    present = np.bincount(offsets, minlength=span) > 0
-    classes = (np.flatnonzero(present) + low).astype(y.dtype)
+    classes, codes = encode_labels(y)
     _check_several_classes(classes, None)
-    if classes.size == span:
-        return offsets, classes
-    code_of_offset = np.cumsum(present, dtype=np.intp) - 1
-    return code_of_offset[offsets], classes
+    return codes, classes
 
 
 def _codes_in(y_true, labels):
@@ -286,7 +272,9 @@ def _codes_in(y_true, labels):
     low, high = int(classes[0]), int(classes[-1])
     if int(y.min()) < low or int(y.max()) > high:
         return None
-    offsets = _offsets(y, low, high) if high - low < max(_MAX_TABLE, y.size) else None
+    offsets = None
+    if fits_table(high - low + 1, y.size):
+        offsets = label_offsets(y, low, high)
     if offsets is not None:
         # A table from offset to code; -1 marks values that are no class.
         code_of_offset = np.full(high - low + 1, -1, dtype=np.intp)
@@ -308,20 +296,6 @@ def _integer_vector(y_true):
         return None
     y = np.asarray(y_true)
     return y if y.ndim == 1 and y.size else None
-
-
-def _offsets(y, low: int, high: int):
-    """``y - low`` as intp, for values of ``y`` in ``[low, high]``; or None.
-
-    Taken in intp, not in y's dtype, where it could wrap (int8 labels from
-    -100 to 100 span 201 values). None when the values do not fit intp
-    (uint64 past 2**63); the caller then takes its sorting path.
-    """
-    if y.dtype == np.intp and low == 0:
-        return y
-    if high > np.iinfo(np.intp).max:
-        return None
-    return y.astype(np.intp) - np.intp(low)
 
 
 def _check_several_classes(classes: np.ndarray, labels) -> None:
