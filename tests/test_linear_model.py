@@ -385,6 +385,26 @@ def test_datafit_equals_the_public_loss(n_classes, weighted):
     np.testing.assert_array_equal(G, grad)
 
 
+@pytest.mark.parametrize("shape", [(150, 4), (400, 90), (3000, 20)])
+def test_spectral_norm_sq_is_the_largest_eigenvalue(shape):
+    """The Lipschitz constant's eigenvalue, exact on small designs (Gram
+    matrix) and from below on larger ones (power iteration, 12 steps),
+    against numpy's eigvalsh of the explicit weighted standardised Gram."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=shape) * rng.uniform(0.1, 10.0, shape[1])
+    X[:, 0] += 0.5 * X[:, 1]  # correlated, so the eigenvalue is not 1
+    weight = rng.uniform(0.5, 2.0, shape[0])
+    design = StandardizedDesign(X, weight, fit_intercept=True)
+    explicit = np.hstack([(X - design.mean) * design.scale, np.ones((shape[0], 1))])
+    gram = explicit.T @ (explicit * (weight / weight.sum())[:, None])
+    exact = np.linalg.eigvalsh(gram)[-1]
+    estimate = design.spectral_norm_sq()
+    if shape[0] * (shape[1] + 1) <= 32768:
+        np.testing.assert_allclose(estimate, exact, rtol=1e-12)
+    else:
+        assert exact * 0.8 <= estimate <= exact * (1 + 1e-12)
+
+
 @pytest.mark.parametrize("solver", ["lbfgs", "agd", "gd"])
 @pytest.mark.parametrize("name", ["digits", "breast_cancer"])
 def test_one_product_of_each_kind_per_iteration(monkeypatch, solver, name):

@@ -32,6 +32,12 @@ import scipy.sparse as sp
 _BLOCK_ROWS = 8192
 # Rows used to estimate the largest eigenvalue (see spectral_norm_sq).
 _POWER_ROWS = 16384
+# Up to this many entries (samples x coefficient rows) a dense design's
+# eigenvalue comes from its Gram matrix: on such small problems the 24 calls
+# of the power iteration cost more than writing X~ out once, one product and
+# a small eigensolve, which give the eigenvalue itself rather than an
+# estimate from below. Larger ones would pay for the fresh memory.
+_GRAM_ENTRIES = 32768
 
 
 def subsample_stride(n_samples):
@@ -277,6 +283,11 @@ class StandardizedDesign(StandardizedCoordinates):
                 n_iter, seed
             )
         weight = self.sample_weight / self.sample_weight.sum()
+        if self.n_samples * self.n_rows <= _GRAM_ENTRIES and not sp.issparse(self.X):
+            shape = (self.n_samples, self.n_rows)
+            explicit = self.matmul(np.eye(self.n_rows), np.empty(shape))
+            gram = explicit.T @ (explicit * weight[:, None])
+            return float(np.linalg.eigvalsh(gram)[-1])
         u = np.empty((self.n_samples, 1))
 
         def product(v):
