@@ -118,11 +118,12 @@ def bce(
     # A block's rows are one contiguous span of elements, computed in one
     # call: the positive-class weights repeat along it (the same for every
     # block) and row weights, if any, are repeated per label in a thread's
-    # scratch. One call per row of a few labels cost 3 times the 1-D time
-    # per element at 3 labels, 1.8 times at 10.
+    # scratch. One call per row of a few labels cost several times the 1-D
+    # time per element. 1-D logits read their one weight as it is: a fit
+    # calls this many times on small arrays, where each array made counts.
     cdef Py_ssize_t span_max = rows_per_block * n_labels
-    cdef double[::1] pos_along = np.tile(
-        pos_weight, rows_per_block if n_labels > 1 else 1
+    cdef const double[::1] pos_along = (
+        np.tile(pos_weight, rows_per_block) if n_labels > 1 else pos_weight
     )
     n_threads = threads_for(n_rows * n_labels, n_blocks, n_threads)
     cdef double[:, ::1] weights_along = np.empty(

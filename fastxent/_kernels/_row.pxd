@@ -109,7 +109,9 @@ cdef struct BlockScratch:
     double* tail     # (block,) log1p(s)
 
 
-cdef inline Py_ssize_t block_scratch_size(Py_ssize_t block, Py_ssize_t n) noexcept nogil:
+cdef inline Py_ssize_t block_scratch_size(
+    Py_ssize_t block, Py_ssize_t n
+) noexcept nogil:
     """Doubles of one thread's BlockScratch for blocks of `block` rows of n."""
     return block * (2 * n + 4)
 
