@@ -158,7 +158,8 @@ class ElasticNet:
 
         Parameters
         ----------
-        w : ndarray of shape (n_rows, n_outputs)
+        w : ndarray of shape (n_rows, n_outputs), or None
+            May be None for a smooth penalty, whose measure is the gradient's.
         grad : ndarray of shape (n_rows, n_outputs)
             Gradient of the smooth part of the objective (loss + l2 part).
 

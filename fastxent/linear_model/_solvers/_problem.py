@@ -84,9 +84,10 @@ class _Problem:
     def optimality(self, w, grad):
         """The stopping measure (see the module docstring) at ``w``."""
         design = self.datafit.design
-        return self.original_penalty.optimality(
-            design.to_original(w), design.gradient_to_original(grad)
-        )
+        penalty = self.original_penalty
+        # A smooth penalty's measure reads the gradient alone: no need to map w.
+        original_w = None if penalty.is_smooth else design.to_original(w)
+        return penalty.optimality(original_w, design.gradient_to_original(grad))
 
     def mapping_optimality(self, mapping):
         """The stopping measure of a gradient mapping ``(y - prox(y - t g)) / t``.
