@@ -7,7 +7,6 @@ directory, and the figures the pages quote are checked in their output. Every
 run the same way, so each block stands alone, imports included.
 """
 
-import ast
 import re
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from example_code import optional_imports
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -152,37 +152,6 @@ def code_blocks():
 
 
 BLOCKS = code_blocks()
-
-# The optional package behind each importable name a block may use: the
-# longest prefix of an imported name that is listed here decides.
-OPTIONAL = {
-    "sklearn": "sklearn",
-    "joblib": "joblib",
-    "dask": "dask",
-    "dask.distributed": "distributed",
-    "torch": "torch",
-    "fastxent.metrics": "sklearn",
-    "fastxent.linear_model": "sklearn",
-    "fastxent.torch": "torch",
-}
-
-
-def optional_imports(code):
-    """The optional packages that ``code``'s import statements need, sorted."""
-    imported = set()
-    for node in ast.walk(ast.parse(code)):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module)
-    needed = set()
-    for name in imported:
-        prefixes = [
-            key for key in OPTIONAL if name == key or name.startswith(key + ".")
-        ]
-        if prefixes:
-            needed.add(OPTIONAL[max(prefixes, key=len)])
-    return sorted(needed)
 
 
 def test_pages_have_code_blocks():

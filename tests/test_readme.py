@@ -13,8 +13,6 @@ must print nothing. Figures the prose quotes are checked against those outputs,
 or computed, below. Timings are not checked: the benchmarks regenerate them.
 """
 
-import ast
-import importlib.util
 import re
 import subprocess
 import sys
@@ -22,14 +20,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from example_code import missing_packages
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 TEXT = README.read_text(encoding="utf-8")
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-
-# Import names of the optional extras' packages: an example that imports one is
-# skipped without it, as the extras' own tests are.
-EXTRAS = {"sklearn", "joblib", "dask", "distributed", "torch"}
 
 # Per example, generous: CI has 2 shared cores, and the cluster examples start
 # a LocalCluster of two worker processes.
@@ -91,24 +86,6 @@ def find_phrase(phrase):
     return match.start()
 
 
-def missing_extras(code):
-    """The optional packages ``code`` imports that are not installed, sorted."""
-    imported = set()
-    for node in ast.walk(ast.parse(code)):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module)
-    # dask.distributed is the distributed package under dask's name.
-    packages = {
-        "distributed" if name.startswith("dask.distributed") else name.split(".")[0]
-        for name in imported
-    }
-    return sorted(
-        name for name in packages & EXTRAS if importlib.util.find_spec(name) is None
-    )
-
-
 def output_lines(text):
     """``text`` as lines without trailing blanks, which editors strip."""
     return [line.rstrip() for line in text.strip("\n").splitlines()]
@@ -130,7 +107,7 @@ def test_readme_has_examples():
 @pytest.mark.parametrize("example", EXAMPLES, ids=[f"line{e.line}" for e in EXAMPLES])
 def test_readme_example_runs_as_a_script(example, tmp_path):
     """The example, saved alone, runs in a new interpreter and prints its output."""
-    missing = missing_extras(example.code)
+    missing = missing_packages(example.code)
     if missing:
         pytest.skip(f"README.md line {example.line} needs {', '.join(missing)}")
     script = tmp_path / f"readme_line{example.line}.py"
