@@ -25,7 +25,9 @@ the instruction set. ``fastxent._kernels`` imports the best one the CPU runs
 (or the one ``FASTXENT_CLONE`` names). ``FASTXENT_NATIVE=1`` builds the
 baseline alone, for the build machine's CPU.
 
-The extensions compile in parallel, one per core. A second install of an
+The extensions compile in parallel, one per core, with a count of the modules
+ready shown on the terminal (pip shows a build's own output only with ``-v``).
+A second install of an
 unchanged checkout (``pip install -e ".[test]"`` after ``pip install -e .``)
 compiles nothing: pip builds each install in a fresh environment, whose new
 Cython and build folders would make every file look out of date, so a
@@ -177,6 +179,21 @@ def build_record(ext):
     )
 
 
+def show_progress(line):
+    """Write ``line`` on the terminal the install runs in, if there is one.
+
+    pip keeps a build's own output to itself unless run with ``-v``, so a
+    progress line written to stdout would not be seen; the terminal is the
+    one place a user of a plain ``pip install`` looks at. Without a terminal
+    (CI, a redirected batch job) nothing is written.
+    """
+    try:
+        with open("/dev/tty", "w") as terminal:
+            terminal.write(line)
+    except OSError:
+        pass
+
+
 class ParallelBuildExt(build_ext):
     """build_ext compiling one extension per core unless told otherwise, and
     reusing a module an earlier build left in the source tree when nothing it
@@ -186,8 +203,19 @@ class ParallelBuildExt(build_ext):
         super().finalize_options()
         if self.parallel is None:
             self.parallel = os.cpu_count() or 1
+        self.finished = 0
 
     def build_extension(self, ext):
+        self.build_or_reuse(ext)
+        # Extensions finish on several threads; the count is a progress hint.
+        self.finished += 1
+        end = "\n" if self.finished == len(self.extensions) else ""
+        show_progress(
+            f"\rfastxent: {self.finished} of {len(self.extensions)} kernel "
+            f"modules ready{end}"
+        )
+
+    def build_or_reuse(self, ext):
         record = os.path.join("build", "records", ext.name + ".txt")
         in_tree = os.path.join(*ext.name.split(".")) + sysconfig.get_config_var(
             "EXT_SUFFIX"
