@@ -8,6 +8,7 @@ thread count).
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -166,78 +167,101 @@ def _cross_entropy(
         class_weight, sample_weight, n_classes, batch_shape, reduction
     )
     class_weight_sum = check_class_weight_sum(weights_c)
-    target = as_array(target, "target")
-    hard = is_hard_target(target.shape, target.dtype, logits.shape, batch_shape)
-    if hard:
-        labels = check_labels(target, n_classes, batch_shape, ignore_index, n_threads)
-    else:
-        p = check_soft_target(target, logits.dtype, axis, ignore_index)
-        row_weight = soft_row_weight(p, weights_c, weights_s, batch_shape)
-        if weights_s.shape != row_weight.shape:  # the soft kernel reads one per row
-            weights_s = np.full(row_weight.shape, weights_s[0])
-
+    hard, resolved, weights_s, total_weight = _resolve_target(
+        target, logits, axis, batch_shape, ignore_index, weights_c, weights_s,
+        reduction, n_threads,
+    )  # fmt: skip
     loss_scale = 1.0 / nats_per_unit
-    grad_scale = loss_scale
-    total_weight = 1.0
-    if reduction == "mean":
-        total_weight = (
-            total_hard_weight(labels, weights_c, weights_s, ignore_index is not None)
-            if hard
-            else float(row_weight.sum())
-        )
-        check_total_weight(total_weight)
-        grad_scale /= total_weight
-
-    grad2d = grad = None
-    class_axis_last = axis == logits.ndim - 1
-    if want_grad:
-        grad = out if out is not None else np.empty(logits.shape, logits.dtype)
-        if class_axis_last:
-            grad2d = grad.reshape(n_samples, n_classes)
-        else:
-            grad2d = np.empty(z.shape, z.dtype)
+    grad_scale = loss_scale / total_weight
+    grad, grad2d = _gradient_buffers(logits, z, axis, out, want_grad)
 
     # Hard targets: the kernel sums its blocks of rows, and the row losses
     # are only kept when asked for.
     loss_rows = np.empty(n_samples) if reduction == "none" or not hard else None
     if hard:
-        total = _core.hard_cross_entropy(
-            z, labels, weights_c, class_weight_sum, weights_s, smoothing,
-            loss_scale, grad_scale, loss_rows, grad2d, n_threads,
+        run_hard = functools.partial(
+            _core.hard_cross_entropy, z, resolved, weights_c, class_weight_sum,
+            weights_s, smoothing, loss_scale, grad_scale,
         )  # fmt: skip
+        total = run_hard(loss_rows, grad2d, n_threads)
     else:
         total = _core.soft_cross_entropy(
-            z, p, weights_c, weights_s, smoothing, loss_scale, grad_scale,
+            z, resolved, weights_c, weights_s, smoothing, loss_scale, grad_scale,
             loss_rows, grad2d, n_threads,
         )  # fmt: skip
-
     if np.isnan(total):
         if loss_rows is None:  # find the row: the losses again, kept
             loss_rows = np.empty(n_samples)
-            _core.hard_cross_entropy(
-                z, labels, weights_c, class_weight_sum, weights_s, smoothing,
-                loss_scale, grad_scale, loss_rows, None, n_threads,
-            )  # fmt: skip
-        row = int(np.flatnonzero(np.isnan(loss_rows))[0])
-        raise ValueError(
-            f"logits holds NaN or +inf at {describe_row(row, batch_shape)}; the "
-            "cross-entropy accepts finite logits and -inf (a masked class)"
-        )
-    if want_grad and not class_axis_last:
+            run_hard(loss_rows, None, n_threads)
+        _raise_for_nan_row(loss_rows, batch_shape)
+    if want_grad and axis != logits.ndim - 1:
         moved_shape = np.moveaxis(logits, axis, -1).shape
         grad[...] = np.moveaxis(grad2d.reshape(moved_shape), -1, axis)
+    loss = _reduced_loss(total, total_weight, loss_rows, logits, batch_shape, reduction)
+    return loss, grad
 
+
+def _resolve_target(
+    target, logits, axis, batch_shape, ignore_index, weights_c, weights_s,
+    reduction, n_threads,
+):  # fmt: skip
+    """``(hard, labels or probabilities, sample weights, total weight)``.
+
+    The total weight divides a mean (1 for the other reductions); the soft
+    kernel reads one sample weight per row, so a shared one is spread.
+    """
+    n_classes = weights_c.shape[0]
+    target = as_array(target, "target")
+    hard = is_hard_target(target.shape, target.dtype, logits.shape, batch_shape)
+    if hard:
+        resolved = check_labels(target, n_classes, batch_shape, ignore_index, n_threads)
+        total_weight = 1.0
+        if reduction == "mean":
+            total_weight = total_hard_weight(
+                resolved, weights_c, weights_s, ignore_index is not None
+            )
+    else:
+        resolved = check_soft_target(target, logits.dtype, axis, ignore_index)
+        row_weight = soft_row_weight(resolved, weights_c, weights_s, batch_shape)
+        if weights_s.shape != row_weight.shape:
+            weights_s = np.full(row_weight.shape, weights_s[0])
+        total_weight = float(row_weight.sum()) if reduction == "mean" else 1.0
+    if reduction == "mean":
+        check_total_weight(total_weight)
+    return hard, resolved, weights_s, total_weight
+
+
+def _gradient_buffers(logits, z, axis, out, want_grad):
+    """``(grad, grad2d)``: the gradient as returned, and the (n_samples,
+    n_classes) rows the kernel writes (a view of it when the classes are
+    last, else a buffer moved into it afterwards); ``(None, None)``."""
+    if not want_grad:
+        return None, None
+    grad = out if out is not None else np.empty(logits.shape, logits.dtype)
+    if axis == logits.ndim - 1:
+        return grad, grad.reshape(z.shape)
+    return grad, np.empty(z.shape, z.dtype)
+
+
+def _raise_for_nan_row(loss_rows, batch_shape):
+    row = int(np.flatnonzero(np.isnan(loss_rows))[0])
+    raise ValueError(
+        f"logits holds NaN or +inf at {describe_row(row, batch_shape)}; the "
+        "cross-entropy accepts finite logits and -inf (a masked class)"
+    )
+
+
+def _reduced_loss(total, total_weight, loss_rows, logits, batch_shape, reduction):
+    """The loss as returned: row losses, their sum or their weighted mean."""
     dtype = logits.dtype.type
     # The kernels sum in double; a float32 loss past float32's range is inf,
     # the correctly rounded value, so the cast has nothing to warn about.
     with np.errstate(over="ignore"):
         if reduction == "none":
-            loss = loss_rows.astype(logits.dtype).reshape(batch_shape)
-        elif reduction == "sum":
-            loss = dtype(total)
-        else:
-            loss = dtype(total / total_weight)
-    return loss, grad
+            return loss_rows.astype(logits.dtype).reshape(batch_shape)
+        if reduction == "sum":
+            return dtype(total)
+        return dtype(total / total_weight)
 
 
 def class_layout(shape: tuple, axis) -> tuple[int, int, tuple]:
