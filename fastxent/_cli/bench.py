@@ -105,7 +105,6 @@ def run(
     require("threadpoolctl", purpose)
     if plot_path is not None:
         check_path(plot_path)
-    from fastxent._cli.timing import median_seconds, pinned_threads
 
     stream = sys.stdout if stream is None else stream
     settings = QUICK if quick else FULL
@@ -121,7 +120,26 @@ def run(
         len(settings.problems) * len(threads) * (len(settings.solvers) + 1)
     )
     progress = ProgressBar(len(cases) * len(threads) + n_memory + n_estimator_jobs)
-    with_rss = rss_supported()
+
+    timings, memories = _measure_kernels(
+        cases, threads, settings, memory_dtype, progress, rss_supported()
+    )
+    comparisons = _compare_estimators(settings, threads, progress)
+    progress.close()
+
+    stream.write(render(threads, timings, memories, comparisons, missing))
+    stream.flush()
+    if plot_path is not None:
+        title = "fastxent bench" + (" --quick" if quick else "")
+        draw(timings, comparisons, plot_path, title, plot_threads)
+        print(f"plot written to {plot_path}", file=sys.stderr)
+    return 0
+
+
+def _measure_kernels(cases, threads, settings, memory_dtype, progress, with_rss):
+    """Every case's medians on every thread count, and the peak memory of the
+    cases in ``memory_dtype``: ``(timings, memories)``."""
+    from fastxent._cli.timing import median_seconds, pinned_threads
 
     timings, memories = [], []
     for case in cases:
@@ -143,7 +161,11 @@ def run(
             with pinned_threads(threads[0]):
                 memories.append(_measure_memory(case, inputs, threads[0], with_rss))
             progress.step()
+    return timings, memories
 
+
+def _compare_estimators(settings, threads, progress):
+    """The estimator comparisons of ``settings`` on every thread count."""
     comparisons = []
     for name in settings.problems:
         progress.show(f"loading {name}")
@@ -162,12 +184,4 @@ def run(
                 estimators.compare_sgd(problem, n_threads, settings.estimator_repeats)
             )
             progress.step()
-    progress.close()
-
-    stream.write(render(threads, timings, memories, comparisons, missing))
-    stream.flush()
-    if plot_path is not None:
-        title = "fastxent bench" + (" --quick" if quick else "")
-        draw(timings, comparisons, plot_path, title, plot_threads)
-        print(f"plot written to {plot_path}", file=sys.stderr)
-    return 0
+    return comparisons
