@@ -95,36 +95,16 @@ shape (n_samples, n_classes)
         a single class without ``labels``, labels of ``y_true`` missing from
         ``labels``, or a class count that differs from ``y_pred``'s columns.
     """
-    try:
-        # Finiteness is checked below, in the same pass as the range.
-        y_pred = check_array(
-            y_pred, ensure_2d=False, dtype=_FLOAT_DTYPES, ensure_all_finite=False
-        )
-    except TypeError:
-        # A 0-d y_pred: scikit-learn's check_array tests finiteness before
-        # the dimension, so its call decides which exception is raised.
-        check_array(y_pred, ensure_2d=False, dtype=_FLOAT_DTYPES)
-        raise
+    y_pred = _as_probabilities(y_pred)
     binary_column = y_pred.ndim == 1 or y_pred.shape[1] == 1
     n_columns = 2 if binary_column else y_pred.shape[1]
 
-    # scikit-learn checks the range of y_pred first. Here the range test
+    # scikit-learn checks the range of y_pred first; here the range test
     # shares the pass that picks each row's probability, which needs the
-    # labels; so the label checks run first with their warnings held back,
-    # and an error or warning of theirs only surfaces once the range is
-    # known to be valid, which gives scikit-learn's order of events.
-    with warnings.catch_warnings(record=True) as held:
-        warnings.simplefilter("always")
-        try:
-            check_consistent_length(y_pred, y_true, sample_weight)
-            if sample_weight is not None:
-                _check_sample_weight(sample_weight, y_pred, force_float_dtype=False)
-            codes, indicator, classes = _encode_labels(y_true, labels)
-            label_error = None
-        except Exception as err:  # re-raised below, after the range check
-            label_error = err
-            codes = None
-
+    # labels, so their checks run first and surface after the range's.
+    codes, indicator, classes, label_error, held = _held_label_checks(
+        y_true, y_pred, sample_weight, labels
+    )
     scan = None
     if codes is not None and classes.shape[0] == n_columns:
         scan = _scan(y_pred, codes, binary_column)
@@ -140,25 +120,71 @@ shape (n_samples, n_classes)
     if binary_column:
         y_pred = y_pred.reshape(-1)
     if scan is None:
-        low, high = _row_sum_extremes(y_pred, binary_column)
-        _warn_unless_sums_near_one(y_pred, binary_column, low, high)
-        _check_class_count(classes, n_columns, labels)
-        if codes is not None:
-            losses = _gathered_losses(y_pred, codes, binary_column)
-        else:
-            losses = _indicator_losses(y_pred, indicator, binary_column)
+        losses = _losses_without_scan(
+            y_pred, codes, indicator, classes, labels, binary_column, n_columns
+        )
     else:
         _, low, high, picked = scan
         _warn_unless_sums_near_one(y_pred, binary_column, low, high)
         np.log(picked, out=picked)
         losses = np.negative(picked, out=picked)
-    # scikit-learn's _average on numpy arrays, call for call, so that the
-    # reduction order (numpy's pairwise sum, or BLAS dot) is the same.
+    return _average(losses, sample_weight, normalize)
+
+
+def _average(losses, sample_weight, normalize) -> float:
+    """scikit-learn's ``_average`` on numpy arrays, call for call, so that the
+    reduction order (numpy's pairwise sum, or BLAS dot) is the same."""
     if normalize:
         return float(np.average(losses, weights=sample_weight))
     if sample_weight is not None:
         return float(np.dot(losses, sample_weight))
     return float(np.sum(losses))
+
+
+def _held_label_checks(y_true, y_pred, sample_weight, labels):
+    """``(codes, indicator, classes, error, warnings)`` of the label and
+    weight checks, their error and warnings caught for the caller to raise
+    and re-issue after the range check (codes None after an error)."""
+    codes = indicator = classes = label_error = None
+    with warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter("always")
+        try:
+            check_consistent_length(y_pred, y_true, sample_weight)
+            if sample_weight is not None:
+                _check_sample_weight(sample_weight, y_pred, force_float_dtype=False)
+            codes, indicator, classes = _encode_labels(y_true, labels)
+        except Exception as err:  # re-raised by the caller, after the range check
+            label_error = err
+            codes = None
+    return codes, indicator, classes, label_error, held
+
+
+def _as_probabilities(y_pred) -> np.ndarray:
+    """``y_pred`` checked as scikit-learn's ``check_array`` does, but for
+    finiteness, which the range check tests in the pass that picks each
+    row's probability."""
+    try:
+        return check_array(
+            y_pred, ensure_2d=False, dtype=_FLOAT_DTYPES, ensure_all_finite=False
+        )
+    except TypeError:
+        # A 0-d y_pred: scikit-learn's check_array tests finiteness before
+        # the dimension, so its call decides which exception is raised.
+        check_array(y_pred, ensure_2d=False, dtype=_FLOAT_DTYPES)
+        raise
+
+
+def _losses_without_scan(
+    y_pred, codes, indicator, classes, labels, binary_column, n_columns
+):  # fmt: skip
+    """Row losses where the one-pass scan did not apply (an indicator
+    ``y_true``, or a class count to report as scikit-learn does)."""
+    low, high = _row_sum_extremes(y_pred, binary_column)
+    _warn_unless_sums_near_one(y_pred, binary_column, low, high)
+    _check_class_count(classes, n_columns, labels)
+    if codes is not None:
+        return _gathered_losses(y_pred, codes, binary_column)
+    return _indicator_losses(y_pred, indicator, binary_column)
 
 
 def _check_probability_range(y_pred: np.ndarray) -> None:
