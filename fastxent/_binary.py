@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastxent import _core
+from fastxent import _validation as validation
 from fastxent._dispatch import dispatch_arrays
 from fastxent._kernels import _binary_xent
 from fastxent._typing import ArrayLike, FloatArray, FloatResult, Reduction
@@ -184,10 +185,7 @@ def check_target_shape(logits_shape: tuple, target_shape: tuple) -> None:
 
 def check_mean_defined(n_elements: int, reduction: str) -> None:
     """Raise for the mean of no elements."""
-    if n_elements == 0 and reduction == "mean":
-        raise ValueError(
-            "logits is empty: the mean is undefined; use reduction='sum' or 'none'"
-        )
+    validation.check_mean_defined(n_elements, reduction, "empty")
 
 
 def element_weight_sum(row_weight: np.ndarray, n_rows: int, n_labels: int) -> float:

@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 
 from fastxent import _core
+from fastxent import _validation as validation
 from fastxent._dispatch import dispatch_arrays
 from fastxent._typing import ArrayLike, FloatArray, FloatResult, Reduction
 from fastxent._validation import (
@@ -283,11 +284,7 @@ def class_layout(shape: tuple, axis) -> tuple[int, int, tuple]:
 
 def check_mean_defined(n_samples: int, reduction: str) -> None:
     """Raise for the mean of an empty batch."""
-    if n_samples == 0 and reduction == "mean":
-        raise ValueError(
-            "logits is an empty batch (0 samples): the mean is undefined; "
-            "use reduction='sum' or 'none'"
-        )
+    validation.check_mean_defined(n_samples, reduction, "an empty batch (0 samples)")
 
 
 def check_class_weight_sum(class_weight: np.ndarray) -> float:

@@ -58,6 +58,16 @@ def check_reduction(reduction) -> str:
     return reduction
 
 
+def check_mean_defined(count: int, reduction: str, emptiness: str) -> None:
+    """Raise for the mean of no terms; ``emptiness`` says what the logits are
+    ("empty", "an empty batch (0 samples)")."""
+    if count == 0 and reduction == "mean":
+        raise ValueError(
+            f"logits is {emptiness}: the mean is undefined; use reduction='sum' "
+            "or 'none'"
+        )
+
+
 def log_of_base(base) -> float:
     """The divisor that converts nats to ``base``: 1 for None (nats)."""
     if base is None:
