@@ -205,6 +205,13 @@ class ParallelBuildExt(build_ext):
             self.parallel = os.cpu_count() or 1
         self.finished = 0
 
+    def run(self):
+        # setuptools builds into build_lib and copies to the source tree
+        # afterwards, only for in-place (and editable) builds: only then does
+        # a record describe the module the tree will hold.
+        self.updates_tree = bool(self.inplace)
+        super().run()
+
     def build_extension(self, ext):
         self.build_or_reuse(ext)
         # Extensions finish on several threads; the count is a progress hint.
@@ -227,6 +234,10 @@ class ParallelBuildExt(build_ext):
             shutil.copy2(in_tree, target)
             return
         super().build_extension(ext)
+        if not self.updates_tree:
+            if os.path.exists(record):
+                os.remove(record)  # the tree's module is not this build's
+            return
         os.makedirs(os.path.dirname(record), exist_ok=True)
         with open(record, "w") as handle:
             handle.write(build_record(ext))
