@@ -32,11 +32,11 @@ import scipy.sparse as sp
 _BLOCK_ROWS = 8192
 # Rows used to estimate the largest eigenvalue (see spectral_norm_sq).
 _POWER_ROWS = 16384
-# Up to this many entries (samples x coefficient rows) a dense design's
-# eigenvalue comes from its Gram matrix: on such small problems the 24 calls
-# of the power iteration cost more than writing X~ out once, one product and
-# a small eigensolve, which give the eigenvalue itself rather than an
-# estimate from below. Larger ones would pay for the fresh memory.
+# Up to this many entries (samples, or rows if more, x coefficient rows) a
+# dense design's eigenvalue comes from its Gram matrix: on such small
+# problems the 24 calls of the power iteration cost more than writing X~ out
+# once, one product and a small eigensolve, which give the eigenvalue itself
+# rather than an estimate from below. Larger ones would pay for the memory.
 _GRAM_ENTRIES = 32768
 
 
@@ -283,7 +283,11 @@ class StandardizedDesign(StandardizedCoordinates):
                 n_iter, seed
             )
         weight = self.sample_weight / self.sample_weight.sum()
-        if self.n_samples * self.n_rows <= _GRAM_ENTRIES and not sp.issparse(self.X):
+        # X~ written out (n_samples x n_rows) and the Gram matrix and identity
+        # (n_rows x n_rows) both stay small; a wide design goes to the power
+        # iteration, whose products cost n_samples x n_rows.
+        small = max(self.n_samples, self.n_rows) * self.n_rows <= _GRAM_ENTRIES
+        if small and not sp.issparse(self.X):
             shape = (self.n_samples, self.n_rows)
             explicit = self.matmul(np.eye(self.n_rows), np.empty(shape))
             gram = explicit.T @ (explicit * weight[:, None])
