@@ -330,3 +330,15 @@ def test_bad_dask_input_is_refused():
     fitted = LogisticRegression().fit(X, y)
     with pytest.raises(ValueError, match="features"):
         fitted.predict(lazy(X[:, :3], 50))
+
+
+@pytest.mark.parametrize(
+    "method", ["decision_function", "predict", "predict_proba", "predict_log_proba"]
+)
+def test_unfitted_predictions_raise_not_fitted(method):
+    """As in memory: an unfitted model's dask predictions raise NotFittedError."""
+    from sklearn.exceptions import NotFittedError
+
+    X = dask.array.zeros((10, 3), chunks=5)
+    with pytest.raises(NotFittedError):
+        getattr(LogisticRegression(), method)(X)

@@ -203,6 +203,7 @@ def _predict_blocks(estimator, method, X, *, per_class):
 
 def decision_function(estimator, X):
     """Lazy decision values: ``(n_samples,)`` for two classes, else per class."""
+    check_is_fitted(estimator)  # before coef_ is read
     binary = estimator.coef_.shape[0] == 1
     return _predict_blocks(estimator, "decision_function", X, per_class=not binary)
 
