@@ -19,7 +19,6 @@ from fastxent._validation import (
     check_loss_options,
     check_nonnegative_finite,
     check_out,
-    check_sample_weight,
     scale_for_mean,
 )
 
@@ -140,7 +139,9 @@ def _binary_cross_entropy(
     z2d = np.ascontiguousarray(logits).reshape(n_rows, n_labels)
     y2d = np.ascontiguousarray(y).reshape(n_rows, n_labels)
     weights_l = _pos_weight(pos_weight, logits.shape, n_labels)
-    weights_r = _row_weight(sample_weight, n_rows)
+    weights_r = validation.kernel_sample_weights(
+        sample_weight, (n_rows,), "row of logits"
+    )
     if reduction == "mean":  # finite total weight for any weights (see there)
         weights_r = scale_for_mean(weights_r)
 
@@ -227,13 +228,3 @@ def _pos_weight(pos_weight, shape, n_labels) -> np.ndarray:
     check_nonnegative_finite(weights, "pos_weight")
     per_last = np.broadcast_to(weights, (last,))
     return np.ascontiguousarray(np.tile(per_last, n_labels // last if last else 0))
-
-
-def _row_weight(sample_weight, n_rows) -> np.ndarray:
-    """One float64 weight per row; when None, a single 1 that the kernel
-    applies to every row (an array of n_rows ones would cost a fill, a max
-    and a sum)."""
-    if sample_weight is None:
-        return np.ones(1)
-    weights = check_sample_weight(sample_weight, (n_rows,), "row of logits")
-    return np.ascontiguousarray(weights)

@@ -25,7 +25,6 @@ from fastxent._validation import (
     check_nonnegative_finite,
     check_nonnegative_vector,
     check_out,
-    check_sample_weight,
     describe_row,
     first_bad_label,
     rows_last,
@@ -390,13 +389,8 @@ def resolve_weights(class_weight, sample_weight, n_classes, batch_shape, reducti
 
 
 def sample_weights(sample_weight, batch_shape) -> np.ndarray:
-    """Flattened float64 sample weights; when None, a single 1 that the hard
-    kernel applies to every row (an array of ones would cost a fill, a max
-    and a sum)."""
-    if sample_weight is None:
-        return np.ones(1)
-    weights = check_sample_weight(sample_weight, batch_shape, "sample")
-    return np.ascontiguousarray(weights).reshape(-1)
+    """Flattened float64 sample weights, or a single 1 for None."""
+    return validation.kernel_sample_weights(sample_weight, batch_shape, "sample")
 
 
 def total_hard_weight(labels, class_weight, sample_weight, may_ignore) -> float:

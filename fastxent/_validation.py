@@ -282,6 +282,16 @@ def check_sample_weight(sample_weight, shape: tuple, per: str) -> np.ndarray:
     return weights
 
 
+def kernel_sample_weights(sample_weight, shape: tuple, per: str) -> np.ndarray:
+    """Checked sample weights as the kernels read them: a contiguous float64
+    vector, or for None a single 1 that they apply to every row (an array of
+    ones would cost a fill, a max and a sum)."""
+    if sample_weight is None:
+        return np.ones(1)
+    weights = check_sample_weight(sample_weight, shape, per)
+    return np.ascontiguousarray(weights).reshape(-1)
+
+
 def check_sample_weight_shape(shape: tuple, expected: tuple, per: str) -> None:
     """Raise unless sample weights of ``shape`` give one weight per ``per``."""
     if tuple(shape) != tuple(expected):
