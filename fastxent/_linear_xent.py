@@ -27,7 +27,7 @@ from fastxent._categorical import (
     check_total_weight,
     is_hard_target,
     resolve_weights,
-    soft_mass,
+    soft_row_weight,
     total_hard_weight,
 )
 from fastxent._typing import ArrayLike, FloatArray, FloatResult, Reduction
@@ -430,5 +430,5 @@ def _resolve_target(
         )
         return ChunkTarget(labels, None, weights_c, weights_s, smoothing), total
     p = check_soft_target(target, dtype, -1, ignore_index)
-    total = float((weights_s * soft_mass(p, weights_c, (n_samples,))).sum())
+    total = float(soft_row_weight(p, weights_c, weights_s, (n_samples,)).sum())
     return ChunkTarget(None, p, weights_c, weights_s, smoothing), total
