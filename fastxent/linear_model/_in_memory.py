@@ -94,12 +94,13 @@ def prepare_partial_fit(estimator, X, y, classes, sample_weight):
         )
     X, y = _validate_X_y(estimator, X, y, reset=first_call)
     check_class_labels(y)
-    unknown = np.setdiff1d(np.unique(y), classes)
+    labels, local = encode_labels(y)
+    unknown = np.setdiff1d(labels, classes, assume_unique=True)
     if unknown.size:
         raise ValueError(
             f"y holds labels {unknown.tolist()!r} not in classes {classes.tolist()!r}"
         )
-    codes = np.searchsorted(classes, y)
+    codes = np.searchsorted(classes, labels)[local]
     return X, _weighted_targets(estimator, X, classes, codes, sample_weight)
 
 
