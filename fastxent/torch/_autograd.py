@@ -32,6 +32,28 @@ def reference_grads(function, tensors, need, grad_loss, options):
     return [next(found) if w else None for w in need]
 
 
+def register_saved_grad_autograd(op, backward, setup_context) -> None:
+    """Register autograd for an op that returns its loss and, after it, the
+    gradients its forward computed for the backward.
+
+    Those saved-gradient outputs get no gradient of their own: autograd is
+    told not to fill zero tensors of their size for each backward, and a
+    backward reached through them alone (``grad_loss`` None) returns no
+    gradients. ``backward(ctx, grad_loss)`` handles the rest.
+    """
+
+    def setup(ctx, inputs, output):
+        ctx.set_materialize_grads(False)
+        setup_context(ctx, inputs, output)
+
+    def backward_of_loss(ctx, grad_loss, *_grads_of_saved):
+        if grad_loss is None:  # only a saved-gradient output was used
+            return (None,) * len(ctx.needs_input_grad)
+        return backward(ctx, grad_loss)
+
+    op.register_autograd(backward_of_loss, setup_context=setup)
+
+
 def legacy_reduction(size_average, reduce, reduction) -> str:
     """PyTorch's rule for its deprecated ``size_average`` / ``reduce``."""
     if size_average is None and reduce is None:

@@ -25,6 +25,7 @@ from fastxent.torch import _layout
 from fastxent.torch._autograd import (
     legacy_reduction,
     reference_grads,
+    register_saved_grad_autograd,
     scale_saved,
 )
 
@@ -151,17 +152,12 @@ def _varies_along(tensor, shape, *, last: bool) -> bool:
 
 
 def _setup_context(ctx, inputs, output):
-    # The saved-gradient outputs get no gradient of their own: without
-    # this autograd would fill a zero tensor of their size for each backward.
-    ctx.set_materialize_grads(False)
     input, target, weight, pos_weight, reduction, _ = inputs
     ctx.save_for_backward(input, target, weight, pos_weight, output[1])
     ctx.reduction = reduction
 
 
-def _backward(ctx, grad_loss, _grad_of_grad):
-    if grad_loss is None:  # only a saved-gradient output was used
-        return (None,) * 6
+def _backward(ctx, grad_loss):
     input, target, weight, pos_weight, grad = ctx.saved_tensors
     need = ctx.needs_input_grad[:4]
     if torch.is_grad_enabled() or any(need[1:]) or grad.numel() != input.numel():
@@ -176,7 +172,7 @@ def _backward(ctx, grad_loss, _grad_of_grad):
     return grad.to(input.dtype), None, None, None, None, None
 
 
-binary_cross_entropy_op.register_autograd(_backward, setup_context=_setup_context)
+register_saved_grad_autograd(binary_cross_entropy_op, _backward, _setup_context)
 
 
 def binary_cross_entropy_with_logits(

@@ -32,6 +32,7 @@ from fastxent.torch import _layout
 from fastxent.torch._autograd import (
     legacy_reduction,
     reference_grads,
+    register_saved_grad_autograd,
     scale_saved,
 )
 
@@ -166,9 +167,6 @@ def _soft(rows, target, class_weight, reduction, ignore_index, smoothing, grad):
 
 
 def _setup_context(ctx, inputs, output):
-    # The saved-gradient outputs get no gradient of their own: without
-    # this autograd would fill a zero tensor of their size for each backward.
-    ctx.set_materialize_grads(False)
     input, target, weight, reduction, ignore_index, label_smoothing, _ = inputs
     ctx.save_for_backward(input, target, weight, output[1])
     ctx.options = {
@@ -178,9 +176,7 @@ def _setup_context(ctx, inputs, output):
     }
 
 
-def _backward(ctx, grad_loss, _grad_of_grad):
-    if grad_loss is None:  # only a saved-gradient output was used
-        return (None,) * 7
+def _backward(ctx, grad_loss):
     input, target, weight, grad = ctx.saved_tensors
     need = ctx.needs_input_grad[:3]
     if torch.is_grad_enabled() or need[1] or need[2] or grad.numel() == 0:
@@ -198,7 +194,7 @@ def _backward(ctx, grad_loss, _grad_of_grad):
     return grad_input, None, None, None, None, None, None
 
 
-cross_entropy_op.register_autograd(_backward, setup_context=_setup_context)
+register_saved_grad_autograd(cross_entropy_op, _backward, _setup_context)
 
 
 def cross_entropy(

@@ -29,7 +29,11 @@ from fastxent._categorical import (
 from fastxent._linear_xent import ChunkTarget, Products, check_chunk_size, run_chunks
 from fastxent._validation import check_reduction
 from fastxent.torch import _layout
-from fastxent.torch._autograd import reference_grads, scale_saved
+from fastxent.torch._autograd import (
+    reference_grads,
+    register_saved_grad_autograd,
+    scale_saved,
+)
 
 _ONE = np.ones(1)
 
@@ -245,9 +249,6 @@ def _check_shapes(input, linear_weight, linear_bias, weight) -> None:
 
 
 def _setup_context(ctx, inputs, output):
-    # The saved-gradient outputs get no gradient of their own: without
-    # this autograd would fill a zero tensor of their size for each backward.
-    ctx.set_materialize_grads(False)
     (input, linear_weight, target, linear_bias, weight, reduction, ignore_index,
      label_smoothing, chunk_size, _) = inputs  # fmt: skip
     ctx.save_for_backward(
@@ -261,9 +262,7 @@ def _setup_context(ctx, inputs, output):
     ctx.chunk_size = chunk_size
 
 
-def _backward(ctx, grad_loss, *_grads_of_grads):
-    if grad_loss is None:  # only a saved-gradient output was used
-        return (None,) * 10
+def _backward(ctx, grad_loss):
     input, linear_weight, target, linear_bias, weight, *grads = ctx.saved_tensors
     need = ctx.needs_input_grad[:5]
     tensors = {
@@ -294,7 +293,7 @@ def _backward(ctx, grad_loss, *_grads_of_grads):
     return grad_x, grad_w, None, grad_b, None, None, None, None, None, None
 
 
-linear_cross_entropy_op.register_autograd(_backward, setup_context=_setup_context)
+register_saved_grad_autograd(linear_cross_entropy_op, _backward, _setup_context)
 
 
 def linear_cross_entropy(
