@@ -18,9 +18,9 @@ Design, from the inside out:
 (d) Fast paths for hard labels without label smoothing, which finish whole
     blocks in C: ``two_class_rows`` (the binary loss of the gap between two
     logits, ``fx_two_class.h``), ``hard_rows_short`` (rows of up to
-    ``SHORT_ROW`` classes reduced across rows, ``fx_short_rows.h``) and, for
-    float32, ``long_rows_f32`` (longer rows in float32 lanes,
-    ``fx_long_rows.h``). They
+    ``SHORT_ROW`` classes reduced across rows, ``fx_short_rows.h``) and
+    ``long_rows`` (longer rows in three passes with no scratch row, float32
+    ones in float32 lanes, ``fx_long_rows.h``). They
     hand the rare rows they do not finish (ignored labels, non-finite rows)
     back to (b), one row at a time.
 
@@ -81,6 +81,12 @@ cdef extern from "fx_long_rows.h" nogil:
         const double* class_weight, const double* sample_weight,
         Py_ssize_t weight_step, double loss_scale, double grad_scale,
         double* loss_out, float* grad,
+    )
+    void fx_long_rows_hard_f64(
+        const double* z, Py_ssize_t n_rows, Py_ssize_t n, const Py_ssize_t* labels,
+        const double* class_weight, const double* sample_weight,
+        Py_ssize_t weight_step, double loss_scale, double grad_scale,
+        double* loss_out, double* grad,
     )
 
 
@@ -265,7 +271,7 @@ cdef inline void two_class_rows(
         )
 
 
-cdef inline void long_rows_f32(
+cdef inline void long_rows(
     const floating* z,           # IN (n_rows, n_classes), n_classes > SHORT_ROW
     Py_ssize_t n_rows,
     Py_ssize_t n_classes,
@@ -278,9 +284,14 @@ cdef inline void long_rows_f32(
     double* loss_out,            # OUT (n_rows,), NaN where not finished
     floating* grad,              # OUT (n_rows, n_classes) or NULL
 ) noexcept nogil:
-    """float32 rows, hard labels, no smoothing: float32 lanes (fx_long_rows.h)."""
+    """Hard labels, no smoothing: three passes per row (fx_long_rows.h)."""
     if floating is float:
         fx_long_rows_hard_f32(
+            z, n_rows, n_classes, labels, class_weight, sample_weight, weight_step,
+            loss_scale, grad_scale, loss_out, grad,
+        )
+    else:
+        fx_long_rows_hard_f64(
             z, n_rows, n_classes, labels, class_weight, sample_weight, weight_step,
             loss_scale, grad_scale, loss_out, grad,
         )
@@ -290,7 +301,7 @@ cdef enum Path:
     GENERAL     # exp_block, then hard_row for every row
     SHORT       # hard_rows_short; rows with s = NaN or y < 0 redone by GENERAL
     TWO_CLASS   # two_class_rows; rows with a NaN loss or y < 0 redone by GENERAL
-    LONG_F32    # fx_long_rows_hard_f32; as TWO_CLASS
+    LONG        # long_rows; as TWO_CLASS
 
 
 def xent_hard(
@@ -349,8 +360,8 @@ def xent_hard(
         path = TWO_CLASS
     elif smoothing == 0.0 and n_classes <= SHORT_ROW:
         path = SHORT
-    elif smoothing == 0.0 and floating is float:
-        path = LONG_F32
+    elif smoothing == 0.0:
+        path = LONG
     cdef floating* grad_base = NULL
     cdef floating* grad_row
     cdef BlockScratch b, row
@@ -379,8 +390,8 @@ def xent_hard(
                 grad_scale, losses,
                 grad_base + start * n_classes if grad_base != NULL else NULL, b,
             )
-        elif path == LONG_F32:
-            long_rows_f32(
+        elif path == LONG:
+            long_rows(
                 &logits[start, 0], rows, n_classes, &labels[start], &class_weight[0],
                 &sample_weight[start * weight_step], weight_step, loss_scale,
                 grad_scale, losses,

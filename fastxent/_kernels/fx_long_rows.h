@@ -1,7 +1,7 @@
 /*
- * float32 rows of more than SHORT_ROW classes, hard labels, no label
- * smoothing: the loss and gradient of each row in three passes over the
- * logits, with no scratch row.
+ * Rows of more than SHORT_ROW classes, hard labels, no label smoothing: the
+ * loss and gradient of each row in three passes over the logits, with no
+ * scratch row.
  *
  *   1. m = max(z)
  *   2. e_k = exp(z_k - m), written into the gradient row (when asked for),
@@ -11,21 +11,20 @@
  *      -a_y w ((1 - e_y) + s) / (1 + s), which subtracts nothing close to 1
  *
  * and loss = a_y ((m - z_y) + log1p(s)). The general path (exp_block, then
- * hard_row) goes through a double scratch row instead.
+ * hard_row) makes the same values through a double scratch row: z - m
+ * written out, exponentiated in place, then read again.
  *
- * The passes run in float32 lanes, twice the lanes of double: the exp
+ * float32 rows run in float32 lanes, twice the lanes of double: the exp
  * below is within about 0.6 float32 ulp, s is summed in double, and each
  * gradient entry is a product made in double and rounded once, so the loss
  * and gradient stay within 2 float32 ulp of the exact values
- * (tests/test_accuracy.py). Double rows do not come here: their s must be
- * summed pairwise (fx_exp_sum_*) to keep 2 ulp over 100,000 classes, which
- * running sums in vector lanes would not. Logits cast to float64 get the
- * double path: rounded once to float32, that result is within half a
- * float32 ulp and a few double ulp of the exact value.
+ * (tests/test_accuracy.py). float64 rows use the double exp of fx_math.h
+ * and sum s pairwise (as fx_exp_sum_inplace does), which keeps 2 ulp over
+ * 100,000 classes where running sums in vector lanes would not.
  *
- * Rows this path does not finish are handed back with a NaN loss for the
+ * Rows these paths do not finish are handed back with a NaN loss for the
  * caller's general path: a row holding NaN, a +inf maximum, an all -inf
- * row, ignored rows (label < 0), and the two cases named below.
+ * row, ignored rows (label < 0), and the float32 case named below.
  */
 #ifndef FASTXENT_FX_LONG_ROWS_H
 #define FASTXENT_FX_LONG_ROWS_H
@@ -86,11 +85,12 @@ FX_ALWAYS_INLINE float fx_expf_of_difference(float z, float m)
 
 /*
  * The passes below run their vector loops over the first n_main = n - n %
- * FX_TAIL entries, then once over the last FX_TAIL entries (the row has
+ * lanes entries, then once over the last `lanes` entries (the row has
  * more than SHORT_ROW = 16 of them), where the entries below n_main, seen
  * already, count for nothing. A scalar loop over the remainder would cost
  * as much as the whole vector loop of a row of 100 classes. FX_TAIL is the
- * float lanes of the clone's vectors, so the tail is one vector.
+ * float lanes of the clone's vectors, so a float row's tail is one vector,
+ * and FX_TAIL_f64 a double row's.
  */
 #if defined(__AVX512F__)
 #define FX_TAIL 16
@@ -99,16 +99,23 @@ FX_ALWAYS_INLINE float fx_expf_of_difference(float z, float m)
 #else
 #define FX_TAIL 4
 #endif
+#define FX_TAIL_f32 FX_TAIL
+#define FX_TAIL_f64 (FX_TAIL / 2)
 
-FX_ALWAYS_INLINE float fx_long_row_max(const float *z, Py_ssize_t n)
-{
-    float m = (float)fx_row_max_f32(z, n - n % FX_TAIL);
-    const float *tail = z + n - FX_TAIL;
-#pragma omp simd reduction(max : m)
-    for (int k = 0; k < FX_TAIL; k++)
-        m = tail[k] > m ? tail[k] : m;
-    return m;
-}
+/* Pass 1: max(z) in T's lanes (a maximum is exact in any precision). */
+#define FX_DEFINE_LONG_ROW_MAX(T, SUFFIX)                                     \
+    FX_ALWAYS_INLINE T fx_long_row_max_##SUFFIX(const T *z, Py_ssize_t n)    \
+    {                                                                         \
+        T m = (T)fx_row_max_##SUFFIX(z, n - n % FX_TAIL_##SUFFIX);            \
+        const T *tail = z + n - FX_TAIL_##SUFFIX;                             \
+        _Pragma("omp simd reduction(max : m)")                                \
+        for (int k = 0; k < FX_TAIL_##SUFFIX; k++)                            \
+            m = tail[k] > m ? tail[k] : m;                                    \
+        return m;                                                             \
+    }
+
+FX_DEFINE_LONG_ROW_MAX(float, f32)
+FX_DEFINE_LONG_ROW_MAX(double, f64)
 
 /*
  * Pass 2 over entries [0, n) of z, counting those from `counted` on:
@@ -116,10 +123,10 @@ FX_ALWAYS_INLINE float fx_long_row_max(const float *z, Py_ssize_t n)
  * to *n_top the entries at it, with e_k written to grad when asked for. A
  * NaN entry makes *s NaN (it adds z_k - m, which is 0 for the maximum).
  */
-FX_ALWAYS_INLINE void fx_long_row_sum_part(const float *z, Py_ssize_t n,
-                                           Py_ssize_t counted, float m,
-                                           float *grad, const int want_grad,
-                                           double *s, int *n_top)
+FX_ALWAYS_INLINE void fx_long_row_sum_part_f32(const float *z, Py_ssize_t n,
+                                               Py_ssize_t counted, float m,
+                                               float *grad, const int want_grad,
+                                               double *s, Py_ssize_t *n_top)
 {
     double sum = 0.0;
     int top = 0;
@@ -128,7 +135,35 @@ FX_ALWAYS_INLINE void fx_long_row_sum_part(const float *z, Py_ssize_t n,
         float e = fx_expf_of_difference(z[k], m);
         if (want_grad)
             grad[k] = e;
-        double term = z[k] < m ? (double)e : (double)(z[k] - m);
+        /* Selected in float lanes, then widened: one conversion. */
+        float term = z[k] < m ? e : z[k] - m;
+        sum += k >= counted ? (double)term : 0.0;
+        top += k >= counted && z[k] == m;
+    }
+    *s += sum;
+    *n_top += top;
+}
+
+/*
+ * The same for a double row, with e_k = exp(z_k - m) from the double exp
+ * (z_k - m rounded: the |d| ulp the float64 bounds allow) and the count in
+ * lanes as wide as the values'.
+ */
+FX_ALWAYS_INLINE void fx_long_row_sum_part_f64(const double *z, Py_ssize_t n,
+                                               Py_ssize_t counted, double m,
+                                               double *grad,
+                                               const int want_grad, double *s,
+                                               Py_ssize_t *n_top)
+{
+    double sum = 0.0;
+    Py_ssize_t top = 0;
+#pragma omp simd reduction(+ : sum, top)
+    for (Py_ssize_t k = 0; k < n; k++) {
+        double d = z[k] - m;
+        double e = fx_exp_for_f64(d);
+        if (want_grad)
+            grad[k] = e;
+        double term = z[k] < m ? e : d;
         sum += k >= counted ? term : 0.0;
         top += k >= counted && z[k] == m;
     }
@@ -136,20 +171,62 @@ FX_ALWAYS_INLINE void fx_long_row_sum_part(const float *z, Py_ssize_t n,
     *n_top += top;
 }
 
+/* Pass 2 over all of a row: the vector loop, then the tail vector. */
+#define FX_DEFINE_LONG_ROW_PIECE(T, SUFFIX)                                   \
+    FX_ALWAYS_INLINE double fx_long_row_piece_##SUFFIX(                       \
+        const T *z, Py_ssize_t n, T m, T *grad, const int want_grad,          \
+        Py_ssize_t *n_top)                                                    \
+    {                                                                         \
+        const Py_ssize_t lanes = FX_TAIL_##SUFFIX;                            \
+        Py_ssize_t n_main = n - n % lanes;                                    \
+        double s = 0.0;                                                       \
+        fx_long_row_sum_part_##SUFFIX(z, n_main, 0, m, grad, want_grad, &s,   \
+                                      n_top);                                 \
+        if (n_main < n)                                                       \
+            fx_long_row_sum_part_##SUFFIX(                                    \
+                z + n - lanes, lanes, n_main - (n - lanes), m,                \
+                want_grad ? grad + n - lanes : NULL, want_grad, &s, n_top);   \
+        return s;                                                             \
+    }
+
+FX_DEFINE_LONG_ROW_PIECE(float, f32)
+FX_DEFINE_LONG_ROW_PIECE(double, f64)
+
 /* s = sum of e_k over z_k < m plus (number of z_k == m) - 1; NaN for a
-   row holding NaN. */
-FX_ALWAYS_INLINE double fx_long_row_sum(const float *z, Py_ssize_t n, float m,
-                                        float *grad, const int want_grad)
+   row holding NaN. The float row's running sums in double lanes are far
+   more precise than its results. */
+FX_ALWAYS_INLINE double fx_long_row_sum_f32(const float *z, Py_ssize_t n,
+                                            float m, float *grad,
+                                            const int want_grad)
 {
-    Py_ssize_t n_main = n - n % FX_TAIL;
-    double s = 0.0;
-    int n_top = 0;
-    fx_long_row_sum_part(z, n_main, 0, m, grad, want_grad, &s, &n_top);
-    if (n_main < n)
-        fx_long_row_sum_part(z + n - FX_TAIL, FX_TAIL, n_main - (n - FX_TAIL),
-                             m, want_grad ? grad + n - FX_TAIL : NULL,
-                             want_grad, &s, &n_top);
+    Py_ssize_t n_top = 0;
+    double s = fx_long_row_piece_f32(z, n, m, grad, want_grad, &n_top);
     return s * (1.0 / FX_EXP_SCALE) + (double)(n_top - 1);
+}
+
+/* The double row's sum of pieces of at most 256 entries, pairwise, as in
+   fx_exp_sum_inplace: its error grows like log(n), not n. */
+static double fx_long_row_pieces_f64(const double *z, Py_ssize_t n, double m,
+                                     double *grad, const int want_grad,
+                                     Py_ssize_t *n_top)
+{
+    if (n > 256) {
+        Py_ssize_t half = (n / 2 + 7) & ~(Py_ssize_t)7;
+        return fx_long_row_pieces_f64(z, half, m, grad, want_grad, n_top) +
+               fx_long_row_pieces_f64(z + half, n - half, m,
+                                      want_grad ? grad + half : NULL,
+                                      want_grad, n_top);
+    }
+    return fx_long_row_piece_f64(z, n, m, grad, want_grad, n_top);
+}
+
+FX_ALWAYS_INLINE double fx_long_row_sum_f64(const double *z, Py_ssize_t n,
+                                            double m, double *grad,
+                                            const int want_grad)
+{
+    Py_ssize_t n_top = 0;
+    double s = fx_long_row_pieces_f64(z, n, m, grad, want_grad, &n_top);
+    return s + (double)(n_top - 1);
 }
 
 /* grad[k] *= c for k in [counted, n), made in double, rounded once. */
@@ -168,18 +245,47 @@ FX_ALWAYS_INLINE void fx_long_row_scale_part(float *grad, Py_ssize_t n,
  * a_y w and the caller's scale), each product made in double and rounded
  * once; the label's entry is -a_y w ((1 - e_y) + s) / (1 + s).
  */
-FX_ALWAYS_INLINE void fx_long_row_grad(float *grad, Py_ssize_t n, Py_ssize_t y,
-                                       double s, double grad_scale)
+FX_ALWAYS_INLINE void fx_long_row_grad_f32(float *grad, Py_ssize_t n,
+                                           Py_ssize_t y, double s,
+                                           double grad_scale)
 {
-    Py_ssize_t n_main = n - n % FX_TAIL;
+    Py_ssize_t n_main = n - n % FX_TAIL_f32;
     double inv = 1.0 / (1.0 + s);
     double c = grad_scale * inv * (1.0 / FX_EXP_SCALE);
     double e_y = (double)grad[y] * (1.0 / FX_EXP_SCALE);
     fx_long_row_scale_part(grad, n_main, 0, c);
     if (n_main < n)
-        fx_long_row_scale_part(grad + n - FX_TAIL, FX_TAIL,
-                               n_main - (n - FX_TAIL), c);
+        fx_long_row_scale_part(grad + n - FX_TAIL_f32, FX_TAIL_f32,
+                               n_main - (n - FX_TAIL_f32), c);
     grad[y] = (float)(-grad_scale * (((1.0 - e_y) + s) * inv));
+}
+
+/* The same for a double row, whose e_k are exp(z_k - m) unscaled. */
+FX_ALWAYS_INLINE void fx_long_row_grad_f64(double *grad, Py_ssize_t n,
+                                           Py_ssize_t y, double s,
+                                           double grad_scale)
+{
+    double inv = 1.0 / (1.0 + s);
+    double c = grad_scale * inv;
+    double e_y = grad[y];
+#pragma omp simd
+    for (Py_ssize_t k = 0; k < n; k++)
+        grad[k] *= c;
+    grad[y] = -grad_scale * (((1.0 - e_y) + s) * inv);
+}
+
+/* Whether pass 3 may scale a row's e_k by c. A float row's e_k were
+   flushed to 0 below 2^-131 relative, which a large c could lift into
+   float32's range; such rows go to the general path. */
+FX_ALWAYS_INLINE int fx_long_row_scale_ok_f32(double c)
+{
+    return fabs(c) <= FX_LONG_ROW_MAX_SCALE;
+}
+
+FX_ALWAYS_INLINE int fx_long_row_scale_ok_f64(double c)
+{
+    (void)c;
+    return 1;
 }
 
 /*
@@ -191,69 +297,99 @@ FX_ALWAYS_INLINE void fx_long_row_grad(float *grad, Py_ssize_t n, Py_ssize_t y,
  */
 #define FX_LONG_CHUNK 32
 
-FX_ALWAYS_INLINE void fx_long_rows_body(
-    const float *z, Py_ssize_t n_rows, Py_ssize_t n, const Py_ssize_t *labels,
-    const double *class_weight, const double *sample_weight,
-    Py_ssize_t weight_step, double loss_scale, double grad_scale,
-    double *loss_out, float *grad, const int want_grad)
+/* The passes of one row; its gap and s, or NaN where it is handed back. */
+#define FX_DEFINE_LONG_ROW(T, SUFFIX)                                         \
+    FX_ALWAYS_INLINE void fx_long_row_##SUFFIX(                               \
+        const T *row, Py_ssize_t n, Py_ssize_t y, double c, T *grad_row,      \
+        const int want_grad, double *gap, double *sum)                        \
+    {                                                                         \
+        *gap = *sum = NAN;                                                    \
+        if (y < 0 || n > INT_MAX) /* ignored; n_top counts in int */          \
+            return;                                                           \
+        T m = fx_long_row_max_##SUFFIX(row, n);                               \
+        if (!(m > -INFINITY && m < INFINITY))                                 \
+            return; /* all -inf, a +inf, or only NaN */                       \
+        if (want_grad && !fx_long_row_scale_ok_##SUFFIX(c))                   \
+            return;                                                           \
+        double s = fx_long_row_sum_##SUFFIX(row, n, m, grad_row, want_grad);  \
+        if (s != s)                                                           \
+            return; /* a NaN entry */                                         \
+        *gap = (double)m - (double)row[y];                                    \
+        *sum = s;                                                             \
+        if (want_grad)                                                        \
+            fx_long_row_grad_##SUFFIX(grad_row, n, y, s, c);                  \
+    }
+
+FX_DEFINE_LONG_ROW(float, f32)
+FX_DEFINE_LONG_ROW(double, f64)
+
+#define FX_DEFINE_LONG_ROWS(T, SUFFIX)                                        \
+    FX_ALWAYS_INLINE void fx_long_rows_body_##SUFFIX(                         \
+        const T *z, Py_ssize_t n_rows, Py_ssize_t n, const Py_ssize_t *labels, \
+        const double *class_weight, const double *sample_weight,              \
+        Py_ssize_t weight_step, double loss_scale, double grad_scale,         \
+        double *loss_out, T *grad, const int want_grad)                       \
+    {                                                                         \
+        double gap[FX_LONG_CHUNK], sum[FX_LONG_CHUNK];                        \
+        for (Py_ssize_t r0 = 0; r0 < n_rows; r0 += FX_LONG_CHUNK) {           \
+            Py_ssize_t rows = n_rows - r0 < FX_LONG_CHUNK ? n_rows - r0       \
+                                                           : FX_LONG_CHUNK;   \
+            for (Py_ssize_t r = 0; r < rows; r++) {                           \
+                Py_ssize_t i = r0 + r, y = labels[i];                         \
+                double c = y < 0 ? 0.0                                        \
+                                 : class_weight[y] *                          \
+                                       sample_weight[i * weight_step] *       \
+                                       grad_scale;                            \
+                fx_long_row_##SUFFIX(z + i * n, n, y, c,                      \
+                                     want_grad ? grad + i * n : NULL,         \
+                                     want_grad, &gap[r], &sum[r]);            \
+            }                                                                 \
+            fx_long_chunk_losses(gap, sum, rows, labels + r0, class_weight,   \
+                                 sample_weight + r0 * weight_step,            \
+                                 weight_step, loss_scale, loss_out + r0);     \
+        }                                                                     \
+    }                                                                         \
+    /* The gradient's presence as a constant flag, as in fx_two_class.h. */ \
+    FX_LOOP static void fx_long_rows_hard_##SUFFIX(                           \
+        const T *z, Py_ssize_t n_rows, Py_ssize_t n, const Py_ssize_t *labels, \
+        const double *class_weight, const double *sample_weight,              \
+        Py_ssize_t weight_step, double loss_scale, double grad_scale,         \
+        double *loss_out, T *grad)                                            \
+    {                                                                         \
+        if (grad != NULL)                                                     \
+            fx_long_rows_body_##SUFFIX(z, n_rows, n, labels, class_weight,    \
+                                       sample_weight, weight_step,            \
+                                       loss_scale, grad_scale, loss_out,      \
+                                       grad, 1);                              \
+        else                                                                  \
+            fx_long_rows_body_##SUFFIX(z, n_rows, n, labels, class_weight,    \
+                                       sample_weight, weight_step,            \
+                                       loss_scale, grad_scale, loss_out,      \
+                                       grad, 0);                              \
+    }
+
+/* A chunk's losses from its rows' gaps and sums (NaN: handed back). */
+FX_ALWAYS_INLINE void fx_long_chunk_losses(
+    const double *gap, const double *sum, Py_ssize_t rows,
+    const Py_ssize_t *labels, const double *class_weight,
+    const double *sample_weight, Py_ssize_t weight_step, double loss_scale,
+    double *loss_out)
 {
-    double gap[FX_LONG_CHUNK], sum[FX_LONG_CHUNK];
-    for (Py_ssize_t r0 = 0; r0 < n_rows; r0 += FX_LONG_CHUNK) {
-        Py_ssize_t rows = n_rows - r0 < FX_LONG_CHUNK ? n_rows - r0
-                                                       : FX_LONG_CHUNK;
-        for (Py_ssize_t r = 0; r < rows; r++) {
-            const float *row = z + (r0 + r) * n;
-            float *grad_row = want_grad ? grad + (r0 + r) * n : NULL;
-            Py_ssize_t y = labels[r0 + r];
-            gap[r] = sum[r] = NAN;
-            if (y < 0 || n > INT_MAX) /* ignored; n_top counts in int */
-                continue;
-            double m = fx_long_row_max(row, n);
-            double c = class_weight[y] * sample_weight[(r0 + r) * weight_step]
-                       * grad_scale;
-            if (!(m > -INFINITY && m < INFINITY))
-                continue; /* all -inf, a +inf, or only NaN */
-            if (want_grad && !(fabs(c) <= FX_LONG_ROW_MAX_SCALE))
-                continue; /* c could lift a flushed term into range */
-            double s = fx_long_row_sum(row, n, (float)m, grad_row, want_grad);
-            if (s != s)
-                continue; /* a NaN entry */
-            gap[r] = m - (double)row[y];
-            sum[r] = s;
-            if (want_grad)
-                fx_long_row_grad(grad_row, n, y, s, c);
-        }
 #pragma omp simd
-        for (Py_ssize_t r = 0; r < rows; r++) {
-            Py_ssize_t y = labels[r0 + r];
-            double a = class_weight[y < 0 ? 0 : y];
-            double w = sample_weight[(r0 + r) * weight_step];
-            double s = sum[r];
-            double loss = s == s ? gap[r] + fx_log1p_nonneg(s) : NAN;
-            /* A zero class weight silences an infinite loss, as in hard_row. */
-            loss = a > 0.0 ? a * loss : (loss == loss ? 0.0 : loss);
-            loss_out[r0 + r] = loss != loss
-                                   ? loss
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        Py_ssize_t y = labels[r];
+        double a = class_weight[y < 0 ? 0 : y];
+        double w = sample_weight[r * weight_step];
+        double s = sum[r];
+        double loss = s == s ? gap[r] + fx_log1p_nonneg(s) : NAN;
+        /* A zero class weight silences an infinite loss, as in hard_row. */
+        loss = a > 0.0 ? a * loss : (loss == loss ? 0.0 : loss);
+        loss_out[r] = loss != loss ? loss
                                    : fx_weighted_loss(loss, w, loss_scale);
-        }
     }
 }
 
-/* The gradient's presence as a constant flag, as in fx_two_class.h. */
-FX_LOOP static void fx_long_rows_hard_f32(
-    const float *z, Py_ssize_t n_rows, Py_ssize_t n, const Py_ssize_t *labels,
-    const double *class_weight, const double *sample_weight,
-    Py_ssize_t weight_step, double loss_scale, double grad_scale,
-    double *loss_out, float *grad)
-{
-    if (grad != NULL)
-        fx_long_rows_body(z, n_rows, n, labels, class_weight, sample_weight,
-                          weight_step, loss_scale, grad_scale, loss_out, grad,
-                          1);
-    else
-        fx_long_rows_body(z, n_rows, n, labels, class_weight, sample_weight,
-                          weight_step, loss_scale, grad_scale, loss_out, grad,
-                          0);
-}
+FX_DEFINE_LONG_ROWS(float, f32)
+FX_DEFINE_LONG_ROWS(double, f64)
 
 #endif /* FASTXENT_FX_LONG_ROWS_H */
