@@ -133,8 +133,8 @@ def test_float32_lane_exp_over_its_whole_range(rng, weight):
     Rows of 40 classes [0, x, -inf, ...] take the float32-lane path, where
     the gradient entry w e^x / (1 + e^x) is that exp times a double factor,
     rounded once: within 2 float32 ULP, subnormal results included. (The
-    exp is within about 0.6 ULP of its own result, which is up to 1.2 ULP of
-    a product in the next binade up, and the product's rounding adds 0.5.)
+    exp's own error is at most 1.2 ULP, 0.27 on average; the product's
+    rounding adds up to 0.5.)
     A weight of 2^37 brings e^x down to x = -131 into float32's normal
     range. -inf gives exactly 0; results below e^-131 w round to 0.
     """
