@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastxent import _core
+from fastxent import _core, _kernels
 from fastxent import _validation as validation
 from fastxent._dispatch import dispatch_arrays
-from fastxent._kernels import _binary_xent
 from fastxent._typing import ArrayLike, FloatArray, FloatResult, Reduction
 from fastxent._validation import (
     as_real_array,
@@ -210,7 +209,7 @@ def _in_unit_interval(values: np.ndarray, n_threads: int) -> bool:
     if values.size == 0:
         return True
     if values.flags.c_contiguous:
-        return _binary_xent.all_in_unit_interval(values.reshape(-1), n_threads)
+        return _kernels.binary.all_in_unit_interval(values.reshape(-1), n_threads)
     return bool(values.min() >= 0.0 and values.max() <= 1.0)
 
 

@@ -17,7 +17,7 @@ from typing import NamedTuple, get_args
 
 import numpy as np
 
-from fastxent._kernels import _labels
+from fastxent import _kernels
 from fastxent._typing import Reduction
 
 REDUCTIONS = get_args(Reduction)
@@ -362,7 +362,9 @@ def first_bad_label(
     if ignore_index is not None and not intp.min <= ignore_index <= intp.max:
         ignore_index = None  # no intp label can equal it
     flat = np.ascontiguousarray(labels, dtype=np.intp).reshape(-1)
-    position = _labels.first_bad_label(flat, n_classes, ignore_index, n_threads)
+    position = _kernels.validation.first_bad_label(
+        flat, n_classes, ignore_index, n_threads
+    )
     return None if position < 0 else position
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastxent._kernels import _lbfgs
+from fastxent import _kernels
 from fastxent.linear_model._solvers._line_search import (
     _armijo_search,
     _line_search_state,
@@ -142,7 +142,7 @@ class _CurvaturePairs:
         """``-H g`` by the two-loop recursion (Nocedal & Wright, Algorithm 7.4)
         over the pairs held, oldest first, in the kernel ``_lbfgs``."""
         out = np.empty(self.S.shape[1])
-        _lbfgs.two_loop(
+        _kernels.lbfgs.two_loop(
             g.ravel(), self.S, self.Y, self.rho, self.head, self.count,
             self.gamma, self._alpha, out,
         )  # fmt: skip
