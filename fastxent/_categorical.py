@@ -25,11 +25,15 @@ from fastxent._validation import (
     check_nonnegative_finite,
     check_nonnegative_vector,
     check_out,
+    check_total_weight,
     describe_row,
     first_bad_label,
     rows_last,
     scale_for_mean,
 )
+
+# What weights the rows of a mean, for the error when the weights sum to 0.
+MEAN_WEIGHTED_BY = "sample_weight, class_weight and ignore_index"
 
 
 @dispatch_arrays("logits", "target", "class_weight", "sample_weight")
@@ -227,7 +231,7 @@ def _resolve_target(
             weights_s = np.full(row_weight.shape, weights_s[0])
         total_weight = float(row_weight.sum()) if reduction == "mean" else 1.0
     if reduction == "mean":
-        check_total_weight(total_weight)
+        check_total_weight(total_weight, MEAN_WEIGHTED_BY)
     return hard, resolved, weights_s, total_weight
 
 
@@ -356,16 +360,6 @@ def soft_row_weight(p, class_weight, sample_weight, batch_shape) -> np.ndarray:
     """Each row's weight for probability targets, the mean's terms:
     ``sample_weight_i * sum_c class_weight_c p_ic``."""
     return sample_weight * soft_mass(p, class_weight, batch_shape)
-
-
-def check_total_weight(total_weight: float) -> None:
-    """Raise unless the weights of a mean sum to a positive number."""
-    if not total_weight > 0.0:
-        raise ValueError(
-            "the rows' weights sum to 0 (every row ignored or weighted 0), "
-            "so the mean is undefined; check sample_weight, class_weight "
-            "and ignore_index, or use reduction='sum'"
-        )
 
 
 def resolve_weights(class_weight, sample_weight, n_classes, batch_shape, reduction):

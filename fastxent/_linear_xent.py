@@ -22,9 +22,9 @@ import numpy as np
 
 from fastxent import _core
 from fastxent._categorical import (
+    MEAN_WEIGHTED_BY,
     check_labels,
     check_soft_target,
-    check_total_weight,
     is_hard_target,
     resolve_weights,
     soft_row_weight,
@@ -37,6 +37,7 @@ from fastxent._validation import (
     check_label_smoothing,
     check_n_threads,
     check_reduction,
+    check_total_weight,
 )
 
 # Bytes of one chunk buffer (logits, or their gradient) when chunk_size is
@@ -343,7 +344,7 @@ def _linear_cross_entropy(
     )  # fmt: skip
     if reduction != "mean":
         total_weight = 1.0
-    check_total_weight(total_weight)
+    check_total_weight(total_weight, MEAN_WEIGHTED_BY)
     grads = None
     if want_grad:
         grads = (

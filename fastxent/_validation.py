@@ -68,6 +68,16 @@ def check_mean_defined(count: int, reduction: str, emptiness: str) -> None:
         )
 
 
+def check_total_weight(total_weight: float, weighted_by: str) -> None:
+    """Raise unless the rows' weights of a mean sum to a positive number;
+    ``weighted_by`` names the arguments that set them, the ones to check."""
+    if not total_weight > 0.0:
+        raise ValueError(
+            "the rows' weights sum to 0, so the mean is undefined; check "
+            f"{weighted_by}, or use reduction='sum'"
+        )
+
+
 def log_of_base(base) -> float:
     """The divisor that converts nats to ``base``: 1 for None (nats)."""
     if base is None:

@@ -53,6 +53,7 @@ from fastxent._validation import (
     check_loss_options,
     check_sample_weight,
     check_sample_weight_shape,
+    check_total_weight,
     log_of_base,
     rows_last,
     scale_for_mean,
@@ -257,28 +258,28 @@ def _tree_sum(partials):
     return partials.sum() if partials.ndim else partials
 
 
-def _finish(total, weight, *, dtype, check_weight):
+def _finish(total, weight, *, dtype, weighted_by):
     """The reduced loss from the tree sums (0-d arrays): a numpy scalar of
     ``dtype``, ``sum / weight`` for the mean, as in memory."""
     if weight is None:
         return dtype.type(float(total))
-    check_weight(float(weight))
+    check_total_weight(float(weight), weighted_by)
     return dtype.type(float(total) / float(weight))
 
 
-def _scale_grad(grad, weight, *, check_weight):
+def _scale_grad(grad, weight, *, weighted_by):
     """A block of the gradient of the sum, divided by the total weight."""
-    check_weight(float(weight))
+    check_total_weight(float(weight), weighted_by)
     return grad * grad.dtype.type(1.0 / float(weight))
 
 
 def _loss_outputs(
-    block, inputs, *, index, loss_index, reduction, dtype, want_grad, check_weight
+    block, inputs, *, index, loss_index, reduction, dtype, want_grad, weighted_by
 ):
     """The lazy loss (and gradient) of one block function (:func:`_loss_block`).
 
-    ``dtype`` is the logits', ``check_weight`` the in-memory check of a
-    mean's total weight.
+    ``dtype`` is the logits', ``weighted_by`` what the in-memory function's
+    error names when a mean's weights sum to 0.
     """
     n_outputs = 1 + want_grad + (reduction == "mean")
     adjust = {letter: 1 for letter in loss_index} if reduction != "none" else None
@@ -302,12 +303,12 @@ def _loss_outputs(
         weight = _tree_sum(
             _output(outputs, n_outputs - 1, index, loss_index, np.float64, adjust)
         )
-    finish = functools.partial(_finish, dtype=dtype, check_weight=check_weight)
+    finish = functools.partial(_finish, dtype=dtype, weighted_by=weighted_by)
     loss = da.map_blocks(finish, _tree_sum(parts), weight, dtype=dtype)
     if grad is None:
         return loss
     if weight is not None:
-        scale = functools.partial(_scale_grad, check_weight=check_weight)
+        scale = functools.partial(_scale_grad, weighted_by=weighted_by)
         grad = da.blockwise(scale, index, grad, index, weight, "", dtype=dtype)
     return loss, grad
 
@@ -405,7 +406,7 @@ def _lazy_cross_entropy(call, loss, *, want_grad):
     return _loss_outputs(
         block, inputs, index=index, loss_index=batch_index, reduction=reduction,
         dtype=logits.dtype, want_grad=want_grad,
-        check_weight=_categorical.check_total_weight,
+        weighted_by=_categorical.MEAN_WEIGHTED_BY,
     )  # fmt: skip
 
 
@@ -462,7 +463,7 @@ def _lazy_binary_cross_entropy(call, loss, *, want_grad):
     return _loss_outputs(
         block, inputs, index=index, loss_index=index, reduction=reduction,
         dtype=logits.dtype, want_grad=want_grad,
-        check_weight=_binary.check_total_weight,
+        weighted_by=_binary.MEAN_WEIGHTED_BY,
     )  # fmt: skip
 
 
