@@ -35,10 +35,11 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def check_n_threads(n_threads) -> int:
-    """Resolve ``n_threads``: None means every available core."""
+def check_n_threads(n_threads, threads_of_none: int | None = None) -> int:
+    """Resolve ``n_threads``: None means ``threads_of_none``, by default every
+    available core."""
     if n_threads is None:
-        return available_cores()
+        return available_cores() if threads_of_none is None else threads_of_none
     if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
         raise TypeError(
             f"n_threads must be a positive int or None, got {n_threads!r} "
@@ -113,17 +114,20 @@ class LossOptions(NamedTuple):
     n_threads: int
 
 
-def check_loss_options(reduction, label_smoothing, base, n_threads) -> LossOptions:
+def check_loss_options(
+    reduction, label_smoothing, base, n_threads, threads_of_none: int | None = None
+) -> LossOptions:
     """The options every cross-entropy takes, checked in one order.
 
     In memory and on dask arrays alike, so that a call with two bad options
-    names the same one first.
+    names the same one first; ``threads_of_none`` is what ``n_threads=None``
+    means (see :func:`check_n_threads`).
     """
     return LossOptions(
         check_reduction(reduction),
         check_label_smoothing(label_smoothing),
         log_of_base(base),
-        check_n_threads(n_threads),
+        check_n_threads(n_threads, threads_of_none),
     )
 
 

@@ -22,6 +22,10 @@ from fastxent._validation import (
     real_dtype,
 )
 
+# Threads of the kernel in one block for n_threads=None: dask parallelises
+# over blocks, so a block takes one thread unless the caller asks for more.
+BLOCK_THREADS = 1
+
 
 def as_dask(x, name: str, chunks=None) -> da.Array:
     """``x`` as a dask array; in-memory input becomes one with ``chunks``.
@@ -125,10 +129,9 @@ def locate_errors(func):
 
 
 def resolve_threads(n_threads) -> int:
-    """Threads of the kernel in one block, checked as in memory: dask
-    parallelises over blocks, so 1 unless the caller asked for more."""
-    check_n_threads(n_threads)
-    return 1 if n_threads is None else n_threads
+    """Threads of the kernel in one block, checked as in memory; None means
+    :data:`BLOCK_THREADS`."""
+    return check_n_threads(n_threads, BLOCK_THREADS)
 
 
 def small_numpy(x):

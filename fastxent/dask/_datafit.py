@@ -33,7 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastxent._validation import check_n_threads, scale_for_mean
+from fastxent._validation import scale_for_mean
+from fastxent.dask._arrays import resolve_threads
 from fastxent.dask._logits import Basis, ChunkedLogits
 from fastxent.dask._rounds import run_round
 from fastxent.dask._setup import (
@@ -340,7 +341,7 @@ class _DistributedCrossEntropy(LinearDatafit):
         self.design = design
         self.sample_weight = sample_weight
         self.encoding = target
-        self.n_threads = 1 if n_threads is None else check_n_threads(n_threads)
+        self.n_threads = resolve_threads(n_threads)
         # As the in-memory datafits resolve them: equal weights as the
         # kernels' unit weight, others scaled for a mean (each chunk by the
         # power of two of the largest weight of all), and the total weight.

@@ -59,6 +59,7 @@ from fastxent._validation import (
     scale_for_mean,
 )
 from fastxent.dask._arrays import (
+    BLOCK_THREADS,
     as_dask,
     as_real_dask,
     block_indices,
@@ -367,9 +368,10 @@ def _lazy_cross_entropy(call, loss, *, want_grad):
     """``cross_entropy`` or, with ``want_grad``, ``cross_entropy_with_grad``."""
     logits = as_real_dask(call.logits, "logits")
     axis, n_classes, batch_shape = _categorical.class_layout(logits.shape, call.axis)
-    reduction = check_loss_options(
-        call.reduction, call.label_smoothing, call.base, call.n_threads
-    ).reduction
+    reduction, _, _, threads = check_loss_options(
+        call.reduction, call.label_smoothing, call.base, call.n_threads,
+        BLOCK_THREADS,
+    )  # fmt: skip
     _categorical.check_mean_defined(math.prod(batch_shape), reduction)
     class_weight, _ = _categorical.resolve_weights(
         small_numpy(call.class_weight), None, n_classes, batch_shape, reduction
@@ -399,7 +401,7 @@ def _lazy_cross_entropy(call, loss, *, want_grad):
         mean_weight=mean_weight, sum_ndim=len(batch_index), reduction=reduction,
         want_grad=want_grad, per="sample", axis=axis, class_weight=class_weight,
         ignore_index=call.ignore_index, label_smoothing=call.label_smoothing,
-        base=call.base, n_threads=resolve_threads(call.n_threads),
+        base=call.base, n_threads=threads,
     )  # fmt: skip
     inputs = [logits, index, target, batch_index if hard else index, *weights]
     inputs += _starts_args(batch_chunks, batch_index)
@@ -424,15 +426,16 @@ def _bce_weight(z, t, w):
 def _lazy_binary_cross_entropy(call, loss, *, want_grad):
     """``binary_cross_entropy`` or, with ``want_grad``, its ``_with_grad``."""
     logits = as_real_dask(call.logits, "logits")
-    reduction = check_loss_options(
-        call.reduction, call.label_smoothing, call.base, call.n_threads
-    ).reduction
+    reduction, _, _, threads = check_loss_options(
+        call.reduction, call.label_smoothing, call.base, call.n_threads,
+        BLOCK_THREADS,
+    )  # fmt: skip
     target = as_real_dask(call.target, "target")
     _binary.check_target_shape(logits.shape, target.shape)
     options = {
         "pos_weight": small_numpy(call.pos_weight),
         "label_smoothing": call.label_smoothing, "base": call.base,
-        "n_threads": resolve_threads(call.n_threads),
+        "n_threads": threads,
     }  # fmt: skip
     if logits.ndim == 0:
         # One sample: nothing to split; the in-memory function on one block.
