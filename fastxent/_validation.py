@@ -160,25 +160,22 @@ def check_not_none(x, name: str) -> None:
         raise TypeError(f"{name} must be an array of numbers, got None")
 
 
-def real_dtype(dtype: np.dtype, name: str) -> np.dtype:
+def real_dtype(dtype: np.dtype, name: str, fix: str | None = None) -> np.dtype:
     """The dtype an argument of ``dtype`` is computed in: float32 or float64.
 
     float32 and float64 are kept; other floating types, integers and bools
-    give float64; anything else (complex, object, strings) raises.
+    give float64; anything else (complex, object, strings) raises a
+    ``TypeError`` suggesting the conversion ``fix``, by default numpy's
+    (which depends on the array type: dask arrays convert lazily).
     """
     kind = dtype.kind
     if kind == "f" and dtype in (np.float32, np.float64):
         return dtype
     if kind in "fbiu":
         return np.dtype(np.float64)
-    fix = f"np.real({name})" if kind == "c" else f"np.asarray({name}, dtype=float)"
-    raise not_real_error(dtype, name, fix)
-
-
-def not_real_error(dtype: np.dtype, name: str, fix: str) -> TypeError:
-    """The error for an argument of a dtype :func:`real_dtype` refuses;
-    ``fix`` is the conversion to suggest (which depends on the array type)."""
-    return TypeError(
+    if fix is None:
+        fix = f"np.real({name})" if kind == "c" else f"np.asarray({name}, dtype=float)"
+    raise TypeError(
         f"{name} must hold real numbers (float32, float64, int or bool), got "
         f"dtype {dtype}; convert it, e.g. {fix}"
     )

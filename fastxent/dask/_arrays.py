@@ -18,7 +18,6 @@ from fastxent._validation import (
     as_array,
     check_n_threads,
     check_not_none,
-    not_real_error,
     real_dtype,
 )
 
@@ -58,11 +57,8 @@ def as_real_dask(x, name: str) -> da.Array:
     """A dask array of float32 or float64, as ``as_real_array`` for numpy:
     the dtype of :func:`~fastxent._validation.real_dtype`, converted lazily."""
     x = as_dask(x, name)
-    try:
-        dtype = real_dtype(x.dtype, name)
-    except TypeError:
-        # The in-memory error, suggesting a conversion that stays lazy.
-        raise not_real_error(x.dtype, name, f"{name}.astype(float)") from None
+    # The in-memory error, suggesting a conversion that stays lazy.
+    dtype = real_dtype(x.dtype, name, fix=f"{name}.astype(float)")
     return x if x.dtype == dtype else x.astype(dtype)
 
 
