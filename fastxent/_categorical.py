@@ -214,16 +214,13 @@ def _resolve_target(
     The total weight divides a mean (1 for the other reductions); the soft
     kernel reads one sample weight per row, so a shared one is spread.
     """
-    n_classes = weights_c.shape[0]
     target = as_array(target, "target")
     hard = is_hard_target(target.shape, target.dtype, logits.shape, batch_shape)
     if hard:
-        resolved = check_labels(target, n_classes, batch_shape, ignore_index, n_threads)
-        total_weight = 1.0
-        if reduction == "mean":
-            total_weight = total_hard_weight(
-                resolved, weights_c, weights_s, ignore_index is not None
-            )
+        resolved, total_weight = hard_target(
+            target, weights_c, weights_s, batch_shape, ignore_index, n_threads,
+            mean=reduction == "mean",
+        )  # fmt: skip
     else:
         resolved = check_soft_target(target, logits.dtype, axis, ignore_index)
         row_weight = soft_row_weight(resolved, weights_c, weights_s, batch_shape)
@@ -422,6 +419,33 @@ def check_ignore_index(ignore_index, none_allowed: bool = True) -> int:
         allowed = "an int or None" if none_allowed else "an int"
         raise TypeError(f"ignore_index must be {allowed}, got {ignore_index!r}")
     return int(ignore_index)
+
+
+def hard_target(
+    target, class_weight, sample_weight, batch_shape, ignore_index, n_threads=1, *,
+    mean=True, float_labels=True,
+) -> tuple[np.ndarray, float]:  # fmt: skip
+    """Class labels checked by :func:`check_labels`, and the total weight of
+    their mean by :func:`total_hard_weight` (1.0 unless ``mean``).
+
+    Every reader of class labels (the in-memory losses, the dask blocks'
+    mean weight, PyTorch's ops with ``float_labels=False``) resolves them
+    here, so ignored rows and float labels weigh in the mean by one rule.
+
+    Returns
+    -------
+    labels : ndarray of intp of shape (n_samples,)
+        Class indices, -1 for an ignored row.
+    total_weight : float
+    """
+    labels = check_labels(
+        target, class_weight.shape[0], batch_shape, ignore_index, n_threads,
+        float_labels=float_labels,
+    )  # fmt: skip
+    if not mean:
+        return labels, 1.0
+    may_ignore = ignore_index is not None
+    return labels, total_hard_weight(labels, class_weight, sample_weight, may_ignore)
 
 
 def check_labels(

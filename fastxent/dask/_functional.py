@@ -353,12 +353,10 @@ def _xent_weight(z, t, w, *, hard, axis, class_weight, ignore_index):
     batch_shape = z.shape[:axis] + z.shape[axis + 1 :]
     weights_s = np.ones(1) if w is None else w.reshape(-1)  # one 1: every row
     if hard:
-        labels = _categorical.check_labels(
-            t, class_weight.shape[0], batch_shape, ignore_index
+        _, total = _categorical.hard_target(
+            t, class_weight, weights_s, batch_shape, ignore_index
         )
-        return _categorical.total_hard_weight(
-            labels, class_weight, weights_s, ignore_index is not None
-        )
+        return total
     p = rows_last(t.astype(z.dtype, copy=False), axis)
     row_weight = _categorical.soft_row_weight(p, class_weight, weights_s, batch_shape)
     return float(row_weight.sum())

@@ -23,9 +23,8 @@ import torch.nn.functional as F
 from fastxent import _core
 from fastxent._categorical import (
     check_ignore_index,
-    check_labels,
+    hard_target,
     is_hard_target,
-    total_hard_weight,
 )
 from fastxent._validation import check_reduction
 from fastxent.torch import _layout
@@ -121,14 +120,12 @@ def _check_arguments(input, target, weight, reduction, label_smoothing) -> None:
 
 def _hard(rows, target, class_weight, reduction, ignore_index, smoothing, grad):
     """Integer class labels: PyTorch's mean divides by the kept rows' weights."""
-    n_rows, n_classes = rows.shape
-    labels = check_labels(
-        _layout.as_numpy(target.reshape(-1)), n_classes, (n_rows,), ignore_index,
-        torch.get_num_threads(), float_labels=False,
+    n_rows = rows.shape[0]
+    labels, total_weight = hard_target(
+        _layout.as_numpy(target.reshape(-1)), class_weight, _ONE, (n_rows,),
+        ignore_index, torch.get_num_threads(), mean=reduction == "mean",
+        float_labels=False,
     )  # fmt: skip
-    total_weight = 1.0
-    if reduction == "mean":
-        total_weight = total_hard_weight(labels, class_weight, _ONE, True)
     with np.errstate(divide="ignore"):
         grad_scale = float(np.float64(1.0) / total_weight)
 

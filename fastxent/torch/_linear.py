@@ -22,9 +22,8 @@ import torch.nn.functional as F
 
 from fastxent._categorical import (
     check_ignore_index,
-    check_labels,
+    hard_target,
     is_hard_target,
-    total_hard_weight,
 )
 from fastxent._linear_xent import ChunkTarget, Products, check_chunk_size, run_chunks
 from fastxent._validation import check_reduction
@@ -198,11 +197,10 @@ class _Problem:
         n_samples, n_classes = self.x.shape[0], self.w.shape[0]
         kind = np.float64 if target.is_floating_point() else np.int64
         if is_hard_target(target.shape, kind, (n_samples, n_classes), (n_samples,)):
-            labels = check_labels(
-                _layout.as_numpy(target), n_classes, (n_samples,), ignore_index,
-                torch.get_num_threads(), float_labels=False,
+            labels, total = hard_target(
+                _layout.as_numpy(target), self.class_weight, _ONE, (n_samples,),
+                ignore_index, torch.get_num_threads(), float_labels=False,
             )  # fmt: skip
-            total = total_hard_weight(labels, self.class_weight, _ONE, True)
             return (
                 ChunkTarget(labels, None, self.class_weight, _ONE, smoothing),
                 total,
