@@ -22,6 +22,12 @@ import numpy as np
 
 from fastxent import _kernels
 
+# The weight array of one entry that the kernels read as every row's weight
+# (or, as pos_weight, every label's): 1. Read-only, since every caller shares
+# it; the kernels take their weights as const views.
+UNIT_WEIGHT = np.ones(1)
+UNIT_WEIGHT.flags.writeable = False
+
 # Elements per block of the binary kernel's fixed-order sum: large enough
 # that a block is worth a prange iteration, small enough to balance 2 to 64
 # threads.

@@ -46,7 +46,7 @@ import types
 import dask.array as da
 import numpy as np
 
-from fastxent import _binary, _categorical, _information, _logsumexp
+from fastxent import _binary, _categorical, _core, _information, _logsumexp
 from fastxent._validation import (
     broadcast_shape,
     check_axes,
@@ -351,7 +351,7 @@ def _xent_weight(z, t, w, *, hard, axis, class_weight, ignore_index):
     for labels, ``soft_row_weight`` for probabilities). The block's loss came
     first, so its target and weights are valid."""
     batch_shape = z.shape[:axis] + z.shape[axis + 1 :]
-    weights_s = np.ones(1) if w is None else w.reshape(-1)  # one 1: every row
+    weights_s = _core.UNIT_WEIGHT if w is None else w.reshape(-1)
     if hard:
         _, total = _categorical.hard_target(
             t, class_weight, weights_s, batch_shape, ignore_index
@@ -417,7 +417,7 @@ def _lazy_cross_entropy(call, loss, *, want_grad):
 def _bce_weight(z, t, w):
     """A block's total element weight, by the in-memory rule."""
     n_rows = z.shape[0]
-    weights_r = np.ones(1) if w is None else w  # one 1: every row
+    weights_r = _core.UNIT_WEIGHT if w is None else w
     return _binary.element_weight_sum(weights_r, n_rows, math.prod(z.shape[1:]))
 
 

@@ -26,6 +26,7 @@ from fastxent._categorical import (
     hard_target,
     is_hard_target,
 )
+from fastxent._core import UNIT_WEIGHT
 from fastxent._validation import check_reduction
 from fastxent.torch import _layout
 from fastxent.torch._autograd import (
@@ -34,8 +35,6 @@ from fastxent.torch._autograd import (
     register_saved_grad_autograd,
     scale_saved,
 )
-
-_ONE = np.ones(1)
 
 
 @torch.library.custom_op("fastxent::cross_entropy", mutates_args=())
@@ -122,7 +121,7 @@ def _hard(rows, target, class_weight, reduction, ignore_index, smoothing, grad):
     """Integer class labels: PyTorch's mean divides by the kept rows' weights."""
     n_rows = rows.shape[0]
     labels, total_weight = hard_target(
-        _layout.as_numpy(target.reshape(-1)), class_weight, _ONE, (n_rows,),
+        _layout.as_numpy(target.reshape(-1)), class_weight, UNIT_WEIGHT, (n_rows,),
         ignore_index, torch.get_num_threads(), mean=reduction == "mean",
         float_labels=False,
     )  # fmt: skip
@@ -132,7 +131,7 @@ def _hard(rows, target, class_weight, reduction, ignore_index, smoothing, grad):
     def run(weights, grad_part):
         loss_rows = np.empty(n_rows) if reduction == "none" else None
         total = _core.hard_cross_entropy(
-            _layout.as_numpy(rows), labels, weights, float(weights.sum()), _ONE,
+            _layout.as_numpy(rows), labels, weights, float(weights.sum()), UNIT_WEIGHT,
             smoothing, 1.0, grad_scale, loss_rows, grad_part,
             torch.get_num_threads(),
         )  # fmt: skip
