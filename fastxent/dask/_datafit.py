@@ -1,9 +1,10 @@
 """The distributed design and datafits: what the solvers drive on dask data.
 
-They answer the interface of ``fastxent/linear_model/_datafit.py`` (logits,
-value, value_grad, backprop, lipschitz, new_logits) so that the in-memory
-solvers (agd, gd, lbfgs) run unchanged; X stays in its chunks on the
-workers and only coefficient-sized arrays travel:
+They implement the ``Datafit`` protocol of
+``fastxent/linear_model/_datafit.py`` (logits, value, value_grad, backprop,
+lipschitz, new_logits) so that the in-memory solvers (agd, gd, lbfgs) run
+unchanged; X stays in its chunks on the workers and only coefficient-sized
+arrays travel:
 
 - ``logits(w, out)`` and the solvers' updates of logits buffers are
   bookkeeping (``_logits.py``): nothing runs.

@@ -16,11 +16,16 @@ direction ``D`` and tries any step ``t`` as ``Z + t * (X~ @ D)``.
 The loss is the weighted mean ``sum_i s_i l_i / sum_i s_i`` (class weights are
 folded into ``s``), scikit-learn's objective divided by ``sum_i s_i``: the
 scale on which ``tol`` is read, as for scikit-learn's lbfgs.
+
+:class:`Datafit` declares what the solvers ask of a datafit, and
+:class:`StochasticDatafit` what sgd asks besides; the in-memory datafits here
+and the distributed ones of ``fastxent/dask/_datafit.py`` implement them.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 
@@ -28,6 +33,59 @@ from fastxent import _core
 from fastxent._binary import binary_cross_entropy
 from fastxent._categorical import cross_entropy
 from fastxent._validation import check_n_threads, scale_for_mean
+from fastxent.linear_model._design import StandardizedCoordinates
+
+# A logits buffer as a datafit's new_logits makes it: an ndarray of shape
+# (n_samples, n_outputs) in memory, a record of products still to compute on
+# a dask cluster (fastxent/dask/_logits.py). The solvers only hand it back.
+Logits: TypeAlias = Any
+
+
+@runtime_checkable
+class Datafit(Protocol):
+    """What every solver asks of a datafit (the two layers of the module
+    docstring); ``design`` maps the solvers' coordinates to the user's."""
+
+    design: StandardizedCoordinates
+    n_outputs: int
+
+    @property
+    def n_samples(self) -> int:
+        """Rows of the data."""
+
+    @property
+    def coef_shape(self) -> tuple[int, int]:
+        """Shape ``(n_rows, n_outputs)`` of the solvers' parameter array."""
+
+    def new_logits(self) -> Logits:
+        """An uninitialised logits buffer."""
+
+    def logits(self, w: np.ndarray, out: Logits) -> Logits:
+        """``out = X~ @ w``; returns ``out``."""
+
+    def value(self, Z: Logits) -> float:
+        """Weighted mean loss of the logits ``Z``."""
+
+    def value_grad(self, Z: Logits, out: Logits) -> float:
+        """Weighted mean loss of ``Z``; its gradient in ``Z`` into ``out``."""
+
+    def backprop(self, G: Logits, out: np.ndarray) -> object:
+        """``out = X~^T @ G``, the gradient in ``w`` when ``G = dloss/dZ``."""
+
+    def lipschitz(self) -> float:
+        """Upper bound on the Lipschitz constant of the loss's gradient in ``w``."""
+
+
+@runtime_checkable
+class StochasticDatafit(Datafit, Protocol):
+    """A datafit sgd draws mini-batches from (in memory only: sgd refuses
+    dask data)."""
+
+    def subset(self, rows: Any) -> StochasticDatafit:
+        """The datafit of ``rows``, in the same coordinates."""
+
+    def lipschitz_max_row(self) -> float:
+        """Largest single-row smoothness, the bound of a batch of one row."""
 
 
 @functools.cache
