@@ -50,15 +50,18 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
+# The modules built in every clone, each named after the Python module it
+# serves (fastxent/_kernels/__init__.py states the rule); "cpu", which picks
+# the clone, is built for the baseline alone.
 KERNELS = [
-    "_softmax_xent",
-    "_logsumexp",
-    "_binary_xent",
-    "_information",
-    "_proba_scan",
-    "_labels",
-    "_lbfgs",
-    "_build",
+    "categorical",
+    "logsumexp",
+    "binary",
+    "information",
+    "log_loss",
+    "validation",
+    "lbfgs",
+    "config",
 ]
 
 # Clone package -> the flags that select its instruction set. AVX-512 code
@@ -265,7 +268,7 @@ common = dict(
 
 def with_flags(flags):
     """The common options, with the compile flags also recorded as a string
-    that the _build module reports."""
+    that the config module reports."""
     recorded = ("FX_BUILD_FLAGS", '"' + " ".join(flags) + '"')
     return {
         **common,
@@ -281,7 +284,7 @@ def kernel_extension(name):
     return Extension(f"fastxent._kernels.{name}", [source], **with_flags(compile_args))
 
 
-baseline = [kernel_extension(name) for name in [*KERNELS, "_cpu"]]
+baseline = [kernel_extension(name) for name in [*KERNELS, "cpu"]]
 to_cythonize = [ext for ext in baseline if ext.sources[0].endswith(".pyx")]
 extensions = [ext for ext in baseline if ext not in to_cythonize]
 if to_cythonize:

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastxent import _core
+from fastxent import _core, _kernels
 from fastxent import _validation as validation
 from fastxent._dispatch import dispatch_arrays
-from fastxent._kernels import _binary_xent
 from fastxent._typing import ArrayLike, FloatArray, FloatResult, Reduction
 from fastxent._validation import (
     as_real_array,
     check_loss_options,
     check_nonnegative_finite,
     check_out,
+    check_total_weight,
     scale_for_mean,
 )
+
+# What weights the elements of a mean (each its row's sample weight), for the
+# error when the weights sum to 0.
+MEAN_WEIGHTED_BY = "sample_weight"
 
 
 @dispatch_arrays("logits", "target", "pos_weight", "sample_weight")
@@ -151,7 +155,7 @@ def _binary_cross_entropy(
     total_weight = 1.0
     if reduction == "mean":
         total_weight = element_weight_sum(weights_r, n_rows, n_labels)
-        check_total_weight(total_weight)
+        check_total_weight(total_weight, MEAN_WEIGHTED_BY)
         grad_scale /= total_weight
 
     grad = np.empty(logits.shape, logits.dtype) if out is None else out
@@ -197,20 +201,12 @@ def element_weight_sum(row_weight: np.ndarray, n_rows: int, n_labels: int) -> fl
     return float(row_weight.sum()) * rows_weighted * n_labels
 
 
-def check_total_weight(total_weight: float) -> None:
-    """Raise unless the weights of a mean sum to a positive number."""
-    if not total_weight > 0.0:
-        raise ValueError(
-            "sample_weight sums to 0, so the mean is undefined; use reduction='sum'"
-        )
-
-
 def _in_unit_interval(values: np.ndarray, n_threads: int) -> bool:
     """Every value in [0, 1] (none NaN): one pass for contiguous float values."""
     if values.size == 0:
         return True
     if values.flags.c_contiguous:
-        return _binary_xent.all_in_unit_interval(values.reshape(-1), n_threads)
+        return _kernels.binary.all_in_unit_interval(values.reshape(-1), n_threads)
     return bool(values.min() >= 0.0 and values.max() <= 1.0)
 
 

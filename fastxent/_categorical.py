@@ -25,11 +25,15 @@ from fastxent._validation import (
     check_nonnegative_finite,
     check_nonnegative_vector,
     check_out,
+    check_total_weight,
     describe_row,
     first_bad_label,
     rows_last,
     scale_for_mean,
 )
+
+# What weights the rows of a mean, for the error when the weights sum to 0.
+MEAN_WEIGHTED_BY = "sample_weight, class_weight and ignore_index"
 
 
 @dispatch_arrays("logits", "target", "class_weight", "sample_weight")
@@ -210,16 +214,13 @@ def _resolve_target(
     The total weight divides a mean (1 for the other reductions); the soft
     kernel reads one sample weight per row, so a shared one is spread.
     """
-    n_classes = weights_c.shape[0]
     target = as_array(target, "target")
     hard = is_hard_target(target.shape, target.dtype, logits.shape, batch_shape)
     if hard:
-        resolved = check_labels(target, n_classes, batch_shape, ignore_index, n_threads)
-        total_weight = 1.0
-        if reduction == "mean":
-            total_weight = total_hard_weight(
-                resolved, weights_c, weights_s, ignore_index is not None
-            )
+        resolved, total_weight = hard_target(
+            target, weights_c, weights_s, batch_shape, ignore_index, n_threads,
+            mean=reduction == "mean",
+        )  # fmt: skip
     else:
         resolved = check_soft_target(target, logits.dtype, axis, ignore_index)
         row_weight = soft_row_weight(resolved, weights_c, weights_s, batch_shape)
@@ -227,7 +228,7 @@ def _resolve_target(
             weights_s = np.full(row_weight.shape, weights_s[0])
         total_weight = float(row_weight.sum()) if reduction == "mean" else 1.0
     if reduction == "mean":
-        check_total_weight(total_weight)
+        check_total_weight(total_weight, MEAN_WEIGHTED_BY)
     return hard, resolved, weights_s, total_weight
 
 
@@ -358,16 +359,6 @@ def soft_row_weight(p, class_weight, sample_weight, batch_shape) -> np.ndarray:
     return sample_weight * soft_mass(p, class_weight, batch_shape)
 
 
-def check_total_weight(total_weight: float) -> None:
-    """Raise unless the weights of a mean sum to a positive number."""
-    if not total_weight > 0.0:
-        raise ValueError(
-            "the rows' weights sum to 0 (every row ignored or weighted 0), "
-            "so the mean is undefined; check sample_weight, class_weight "
-            "and ignore_index, or use reduction='sum'"
-        )
-
-
 def resolve_weights(class_weight, sample_weight, n_classes, batch_shape, reduction):
     """Checked float64 class and sample weights, scaled for a mean.
 
@@ -428,6 +419,33 @@ def check_ignore_index(ignore_index, none_allowed: bool = True) -> int:
         allowed = "an int or None" if none_allowed else "an int"
         raise TypeError(f"ignore_index must be {allowed}, got {ignore_index!r}")
     return int(ignore_index)
+
+
+def hard_target(
+    target, class_weight, sample_weight, batch_shape, ignore_index, n_threads=1, *,
+    mean=True, float_labels=True,
+) -> tuple[np.ndarray, float]:  # fmt: skip
+    """Class labels checked by :func:`check_labels`, and the total weight of
+    their mean by :func:`total_hard_weight` (1.0 unless ``mean``).
+
+    Every reader of class labels (the in-memory losses, the dask blocks'
+    mean weight, PyTorch's ops with ``float_labels=False``) resolves them
+    here, so ignored rows and float labels weigh in the mean by one rule.
+
+    Returns
+    -------
+    labels : ndarray of intp of shape (n_samples,)
+        Class indices, -1 for an ignored row.
+    total_weight : float
+    """
+    labels = check_labels(
+        target, class_weight.shape[0], batch_shape, ignore_index, n_threads,
+        float_labels=float_labels,
+    )  # fmt: skip
+    if not mean:
+        return labels, 1.0
+    may_ignore = ignore_index is not None
+    return labels, total_hard_weight(labels, class_weight, sample_weight, may_ignore)
 
 
 def check_labels(

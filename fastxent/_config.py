@@ -6,7 +6,8 @@ import os
 import platform
 from typing import Any, Literal, overload
 
-from fastxent._kernels import AVAILABLE, CLONE, _build
+from fastxent import _kernels
+from fastxent._kernels import AVAILABLE, CLONE
 
 
 def cpu_model() -> str:
@@ -42,7 +43,7 @@ def config() -> dict[str, Any]:
         runtime's file name, "" when unknown), ``openmp_max_threads`` and
         ``cores_available``.
     """
-    build = _build.build_info()
+    build = _kernels.config.build_info()
     forced = os.environ.get("FASTXENT_CLONE", "auto").strip().lower()
     return {
         "clone": CLONE,

@@ -20,7 +20,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastxent._kernels import _binary_xent, _softmax_xent
+from fastxent import _kernels
+
+# The weight array of one entry that the kernels read as every row's weight
+# (or, as pos_weight, every label's): 1. Read-only, since every caller shares
+# it; the kernels take their weights as const views.
+UNIT_WEIGHT = np.ones(1)
+UNIT_WEIGHT.flags.writeable = False
 
 # Elements per block of the binary kernel's fixed-order sum: large enough
 # that a block is worth a prange iteration, small enough to balance 2 to 64
@@ -69,7 +75,7 @@ def hard_cross_entropy(
     float
         The sum of the row losses; NaN when a row holds NaN or +inf.
     """
-    block_sums = _softmax_xent.xent_hard(
+    block_sums = _kernels.categorical.xent_hard(
         logits, labels, class_weight, class_weight_sum, sample_weight, smoothing,
         loss_scale, grad_scale, loss_rows, grad, n_threads,
     )  # fmt: skip
@@ -107,7 +113,7 @@ def soft_cross_entropy(
     float
         The sum of the row losses; NaN when a row holds NaN or +inf.
     """
-    _softmax_xent.xent_soft(
+    _kernels.categorical.xent_soft(
         logits, target, class_weight, sample_weight, smoothing, loss_scale,
         grad_scale, loss_rows, grad, n_threads,
     )  # fmt: skip
@@ -153,7 +159,7 @@ def binary_cross_entropy(
     n_rows, n_labels = logits.shape
     rows_per_block = max(1, _BLOCK_ELEMENTS // max(n_labels, 1))
     block_sums = np.empty(-(-n_rows // rows_per_block))
-    _binary_xent.bce(
+    _kernels.binary.bce(
         logits, target, pos_weight, row_weight, smoothing, loss_scale, grad_scale,
         rows_per_block, block_sums, elements, grad, n_threads,
     )  # fmt: skip

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastxent import _kernels
 from fastxent._dispatch import dispatch_arrays
-from fastxent._kernels import _information
 from fastxent._typing import ArrayLike, FloatResult
 from fastxent._validation import (
     as_real_array,
@@ -89,7 +89,7 @@ def entropy(
     p, axis = _probabilities(p, "p", axis)
     rows = rows_last(p, axis, strided_rows=True)
     values = np.empty(rows.shape[0])
-    _information.entropy_rows(rows, values, n_threads)
+    _kernels.information.entropy_rows(rows, values, n_threads)
     _check_rows(values, [("p", p)])
     shape = p.shape[:axis] + p.shape[axis + 1 :]
     return _finish(values, shape, p.dtype, nats_per_unit)
@@ -134,7 +134,7 @@ def kl_divergence(
     p_rows = rows_last(p.astype(dtype, copy=False), axis, strided_rows=True)
     q_rows = rows_last(q.astype(dtype, copy=False), axis, strided_rows=True)
     values = np.empty(p_rows.shape[0])
-    _information.kl_rows(p_rows, q_rows, values, n_threads)
+    _kernels.information.kl_rows(p_rows, q_rows, values, n_threads)
     _check_rows(values, [("p", p), ("q", q)])
     shape = p.shape[:axis] + p.shape[axis + 1 :]
     return _finish(values, shape, dtype, nats_per_unit)

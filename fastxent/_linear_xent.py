@@ -22,13 +22,12 @@ import numpy as np
 
 from fastxent import _core
 from fastxent._categorical import (
-    check_labels,
+    MEAN_WEIGHTED_BY,
     check_soft_target,
-    check_total_weight,
+    hard_target,
     is_hard_target,
     resolve_weights,
     soft_row_weight,
-    total_hard_weight,
 )
 from fastxent._typing import ArrayLike, FloatArray, FloatResult, Reduction
 from fastxent._validation import (
@@ -37,6 +36,7 @@ from fastxent._validation import (
     check_label_smoothing,
     check_n_threads,
     check_reduction,
+    check_total_weight,
 )
 
 # Bytes of one chunk buffer (logits, or their gradient) when chunk_size is
@@ -343,7 +343,7 @@ def _linear_cross_entropy(
     )  # fmt: skip
     if reduction != "mean":
         total_weight = 1.0
-    check_total_weight(total_weight)
+    check_total_weight(total_weight, MEAN_WEIGHTED_BY)
     grads = None
     if want_grad:
         grads = (
@@ -424,9 +424,8 @@ def _resolve_target(
     target = as_array(target, "target")
     shape = (n_samples, n_classes)
     if is_hard_target(target.shape, target.dtype, shape, (n_samples,)):
-        labels = check_labels(target, n_classes, (n_samples,), ignore_index, n_threads)
-        total = total_hard_weight(
-            labels, weights_c, weights_s, ignore_index is not None
+        labels, total = hard_target(
+            target, weights_c, weights_s, (n_samples,), ignore_index, n_threads
         )
         return ChunkTarget(labels, None, weights_c, weights_s, smoothing), total
     p = check_soft_target(target, dtype, -1, ignore_index)

@@ -10,7 +10,7 @@ How each call is computed:
 - The reduced axes are moved last and flattened, so the input becomes
   ``(n_rows, n)`` rows (a view when they are already last and contiguous),
   and each row is reduced in one pass by the kernels of
-  ``_kernels/_logsumexp.pyx``.
+  ``_kernels/logsumexp.pyx``.
 - ``logsumexp`` with weights ``b`` is computed in numpy, in float64, by
   :func:`_weighted_rows`, then rounded once to the result's dtype.
 
@@ -29,8 +29,8 @@ from typing import Literal, overload
 
 import numpy as np
 
+from fastxent import _kernels
 from fastxent._dispatch import dispatch_arrays
-from fastxent._kernels import _logsumexp
 from fastxent._typing import ArrayLike, Axes, FloatResult
 from fastxent._validation import (
     as_array,
@@ -166,7 +166,7 @@ def _plain_logsumexp(a, axis, keepdims, n_threads):
     a, axes = _at_least_1d(as_real_array(a, "a"), axis)
     rows = rows_last(a, axes)
     lse = np.empty(rows.shape[0])
-    _logsumexp.logsumexp_rows(rows, lse, n_threads)
+    _kernels.logsumexp.logsumexp_rows(rows, lse, n_threads)
     return lse, _reduced_shape(a.shape, axes, keepdims), a.dtype
 
 
@@ -332,7 +332,7 @@ def softmax(
     float16 and longdouble give float64, and an empty ``x`` gives an empty
     result where scipy raises ``ValueError``.
     """
-    return _normalise(_logsumexp.softmax_rows, x, axis, out, n_threads)
+    return _normalise(_kernels.logsumexp.softmax_rows, x, axis, out, n_threads)
 
 
 @dispatch_arrays("x")
@@ -369,4 +369,4 @@ def log_softmax(
     ``TypeError``, float16 and longdouble give float64, and an empty ``x``
     gives an empty result where scipy raises ``ValueError``.
     """
-    return _normalise(_logsumexp.log_softmax_rows, x, axis, out, n_threads)
+    return _normalise(_kernels.logsumexp.log_softmax_rows, x, axis, out, n_threads)

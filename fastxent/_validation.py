@@ -17,7 +17,7 @@ from typing import NamedTuple, get_args
 
 import numpy as np
 
-from fastxent._kernels import _labels
+from fastxent import _kernels
 from fastxent._typing import Reduction
 
 REDUCTIONS = get_args(Reduction)
@@ -35,10 +35,11 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def check_n_threads(n_threads) -> int:
-    """Resolve ``n_threads``: None means every available core."""
+def check_n_threads(n_threads, threads_of_none: int | None = None) -> int:
+    """Resolve ``n_threads``: None means ``threads_of_none``, by default every
+    available core."""
     if n_threads is None:
-        return available_cores()
+        return available_cores() if threads_of_none is None else threads_of_none
     if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
         raise TypeError(
             f"n_threads must be a positive int or None, got {n_threads!r} "
@@ -65,6 +66,16 @@ def check_mean_defined(count: int, reduction: str, emptiness: str) -> None:
         raise ValueError(
             f"logits is {emptiness}: the mean is undefined; use reduction='sum' "
             "or 'none'"
+        )
+
+
+def check_total_weight(total_weight: float, weighted_by: str) -> None:
+    """Raise unless the rows' weights of a mean sum to a positive number;
+    ``weighted_by`` names the arguments that set them, the ones to check."""
+    if not total_weight > 0.0:
+        raise ValueError(
+            "the rows' weights sum to 0, so the mean is undefined; check "
+            f"{weighted_by}, or use reduction='sum'"
         )
 
 
@@ -103,17 +114,20 @@ class LossOptions(NamedTuple):
     n_threads: int
 
 
-def check_loss_options(reduction, label_smoothing, base, n_threads) -> LossOptions:
+def check_loss_options(
+    reduction, label_smoothing, base, n_threads, threads_of_none: int | None = None
+) -> LossOptions:
     """The options every cross-entropy takes, checked in one order.
 
     In memory and on dask arrays alike, so that a call with two bad options
-    names the same one first.
+    names the same one first; ``threads_of_none`` is what ``n_threads=None``
+    means (see :func:`check_n_threads`).
     """
     return LossOptions(
         check_reduction(reduction),
         check_label_smoothing(label_smoothing),
         log_of_base(base),
-        check_n_threads(n_threads),
+        check_n_threads(n_threads, threads_of_none),
     )
 
 
@@ -146,25 +160,22 @@ def check_not_none(x, name: str) -> None:
         raise TypeError(f"{name} must be an array of numbers, got None")
 
 
-def real_dtype(dtype: np.dtype, name: str) -> np.dtype:
+def real_dtype(dtype: np.dtype, name: str, fix: str | None = None) -> np.dtype:
     """The dtype an argument of ``dtype`` is computed in: float32 or float64.
 
     float32 and float64 are kept; other floating types, integers and bools
-    give float64; anything else (complex, object, strings) raises.
+    give float64; anything else (complex, object, strings) raises a
+    ``TypeError`` suggesting the conversion ``fix``, by default numpy's
+    (which depends on the array type: dask arrays convert lazily).
     """
     kind = dtype.kind
     if kind == "f" and dtype in (np.float32, np.float64):
         return dtype
     if kind in "fbiu":
         return np.dtype(np.float64)
-    fix = f"np.real({name})" if kind == "c" else f"np.asarray({name}, dtype=float)"
-    raise not_real_error(dtype, name, fix)
-
-
-def not_real_error(dtype: np.dtype, name: str, fix: str) -> TypeError:
-    """The error for an argument of a dtype :func:`real_dtype` refuses;
-    ``fix`` is the conversion to suggest (which depends on the array type)."""
-    return TypeError(
+    if fix is None:
+        fix = f"np.real({name})" if kind == "c" else f"np.asarray({name}, dtype=float)"
+    raise TypeError(
         f"{name} must hold real numbers (float32, float64, int or bool), got "
         f"dtype {dtype}; convert it, e.g. {fix}"
     )
@@ -362,7 +373,9 @@ def first_bad_label(
     if ignore_index is not None and not intp.min <= ignore_index <= intp.max:
         ignore_index = None  # no intp label can equal it
     flat = np.ascontiguousarray(labels, dtype=np.intp).reshape(-1)
-    position = _labels.first_bad_label(flat, n_classes, ignore_index, n_threads)
+    position = _kernels.validation.first_bad_label(
+        flat, n_classes, ignore_index, n_threads
+    )
     return None if position < 0 else position
 
 

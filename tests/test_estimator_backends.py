@@ -2,11 +2,14 @@
 
 ``fastxent/linear_model/_backend.py`` declares what ``LogisticRegression``
 asks of the home of its data (``EstimatorBackend``) and of the encoded
-targets a backend returns (``FitTargets``). Both backends, in memory and
-dask, implement them with the declared parameters, the estimator picks one
-once per call, and their targets agree on the same data.
+targets a backend returns (``FitTargets``); ``_datafit.py`` what the solvers
+ask of the datafits a backend builds (``Datafit``, and ``StochasticDatafit``
+for sgd). Both backends, in memory and dask, implement them with the declared
+parameters, the estimator picks one once per call, and their targets agree on
+the same data.
 """
 
+import contextlib
 import inspect
 import warnings
 
@@ -15,6 +18,7 @@ import pytest
 
 from fastxent.linear_model import LogisticRegression, _backend, _in_memory
 from fastxent.linear_model._backend import EstimatorBackend, FitTargets, backend_for
+from fastxent.linear_model._datafit import Datafit, StochasticDatafit
 
 
 def protocol_members(protocol):
@@ -62,6 +66,38 @@ def test_interfaces_declare_what_the_estimator_uses():
     assert set(protocol_members(FitTargets)) == {
         "total_weight", "binary_targets", "class_codes", "row_weights",
     }  # fmt: skip
+
+
+def built_datafit(name, n_classes):
+    """The datafit ``LogisticRegression.fit`` builds on the backend ``name``."""
+    X, y = problem(n_classes=n_classes)
+    backend, scheduler = _in_memory, contextlib.nullcontext()
+    if name == "dask":
+        da = pytest.importorskip("dask.array")
+        import dask
+
+        backend, scheduler = dask_backend(), dask.config.set(scheduler="sync")
+        X, y = da.from_array(X, chunks=(100, 4)), da.from_array(y, chunks=100)
+    model = LogisticRegression()
+    with scheduler:
+        X, targets = backend.prepare_fit(model, X, y, None)
+        return model._datafit(backend, X, targets, 0.0)
+
+
+@pytest.mark.parametrize("name", ["in_memory", "dask"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_datafits_implement_the_solvers_interface(name, n_classes):
+    """The binomial and multinomial datafits of each backend are Datafits, with
+    the declared parameters; the in-memory ones are StochasticDatafits too."""
+    datafit = built_datafit(name, n_classes)
+    assert isinstance(datafit, Datafit)
+    assert isinstance(datafit, StochasticDatafit) == (name == "in_memory")
+    protocols = (Datafit, StochasticDatafit) if name == "in_memory" else (Datafit,)
+    for protocol in protocols:
+        for member, declared in protocol_members(protocol).items():
+            expected = list(inspect.signature(declared).parameters)[1:]
+            actual = list(inspect.signature(getattr(datafit, member)).parameters)
+            assert actual == expected, member
 
 
 def test_backend_follows_the_array_type():

@@ -8,28 +8,16 @@ run the same way, so each block stands alone, imports included.
 """
 
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from example_code import optional_imports
+from example_code import run_script, skip_unless_installed
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 DOCS = ROOT / "docs"
 GALLERY = DOCS / "examples.rst"
-
-# The optional packages each script imports: without one, its test skips.
-NEEDS = {
-    "confident_rows.py": (),
-    "numpy_training_loop.py": (),
-    "scoring_with_cross_entropy.py": ("sklearn",),
-    "logistic_regression_pipeline.py": ("sklearn",),
-    "dask_local_cluster.py": ("sklearn", "dask.array", "distributed"),
-    "torch_training_step.py": ("torch",),
-}
 
 
 def number(pattern, text):
@@ -103,9 +91,9 @@ SCRIPTS = sorted(path.name for path in EXAMPLES.glob("*.py"))
 
 
 def test_every_example_is_declared_and_shown():
-    """Each script has its dependencies and checks here, a module docstring
-    and a place in the documentation's gallery."""
-    assert SCRIPTS == sorted(NEEDS) == sorted(CHECKS)
+    """Each script has its checks here, a module docstring and a place in the
+    documentation's gallery."""
+    assert SCRIPTS == sorted(CHECKS)
     gallery = GALLERY.read_text(encoding="utf-8")
     for name in SCRIPTS:
         assert f".. literalinclude:: ../examples/{name}" in gallery, name
@@ -113,26 +101,12 @@ def test_every_example_is_declared_and_shown():
         assert source.startswith('"""'), name
 
 
-def run_script(path, cwd):
-    """Run ``python path`` in ``cwd``; its standard output, after checking
-    that it exited 0."""
-    completed = subprocess.run(
-        [sys.executable, str(path)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return completed.stdout
-
-
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_example_runs_as_a_script(name, tmp_path):
     """``python examples/NAME.py`` exits 0 and prints what the docs quote."""
-    for module in NEEDS[name]:
-        pytest.importorskip(module)
-    CHECKS[name](run_script(EXAMPLES / name, tmp_path))
+    path, where = EXAMPLES / name, f"examples/{name}"
+    skip_unless_installed(path.read_text(encoding="utf-8"), where)
+    CHECKS[name](run_script(path, tmp_path, where).stdout)
 
 
 # A top-level ``.. code-block:: python`` and its indented body.
@@ -164,8 +138,7 @@ def test_pages_have_code_blocks():
 def test_docs_code_block_runs(where, code, tmp_path):
     """The block at ``where`` runs from a file of its own, in a fresh
     interpreter."""
-    for package in optional_imports(code):
-        pytest.importorskip(package)
+    skip_unless_installed(code, where)
     script = tmp_path / "block.py"
     script.write_text(code, encoding="utf-8")
-    run_script(script, tmp_path)
+    run_script(script, tmp_path, where)

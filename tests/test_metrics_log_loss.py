@@ -306,7 +306,7 @@ def test_read_only_input():
 def test_scan_kernel_picks_clips_and_bounds_codes(dtype):
     """The one-pass kernel: numpy's clipped picks and row sums, and a code
     outside the row stops the scan instead of reading past it."""
-    from fastxent._kernels import _proba_scan
+    from fastxent import _kernels
 
     eps = np.finfo(dtype).eps
     proba = RNG.dirichlet(np.ones(5), 40).astype(dtype)
@@ -314,7 +314,7 @@ def test_scan_kernel_picks_clips_and_bounds_codes(dtype):
     codes = RNG.integers(0, 5, 40).astype(np.intp)
     codes[:2] = [0, 1]
     picked = np.empty(40, dtype)
-    in_range, low, high, codes_ok = _proba_scan.scan_rows(proba, codes, picked)
+    in_range, low, high, codes_ok = _kernels.log_loss.scan_rows(proba, codes, picked)
     expected = np.clip(proba[np.arange(40), codes], eps, 1 - eps)
     np.testing.assert_array_equal(picked, expected)
     assert in_range and codes_ok
@@ -324,12 +324,12 @@ def test_scan_kernel_picks_clips_and_bounds_codes(dtype):
     for bad in (-1, 5, np.iinfo(np.intp).max):
         codes_bad = codes.copy()
         codes_bad[7] = bad
-        assert not _proba_scan.scan_rows(proba, codes_bad, picked)[3]
+        assert not _kernels.log_loss.scan_rows(proba, codes_bad, picked)[3]
     column = proba[:, 0].copy()
-    assert not _proba_scan.scan_positive_column(column, codes, picked)[3]
+    assert not _kernels.log_loss.scan_positive_column(column, codes, picked)[3]
     binary_codes = (codes % 2).astype(np.intp)
-    assert _proba_scan.scan_positive_column(column, binary_codes, picked)[3]
+    assert _kernels.log_loss.scan_positive_column(column, binary_codes, picked)[3]
     expected = np.clip(np.where(binary_codes == 1, column, 1 - column), eps, 1 - eps)
     np.testing.assert_array_equal(picked, expected)
     column[3] = np.nan
-    assert not _proba_scan.scan_positive_column(column, binary_codes, picked)[0]
+    assert not _kernels.log_loss.scan_positive_column(column, binary_codes, picked)[0]

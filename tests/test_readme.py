@@ -14,21 +14,15 @@ or computed, below. Timings are not checked: the benchmarks regenerate them.
 """
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from example_code import missing_packages
+from example_code import run_script, skip_unless_installed
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 TEXT = README.read_text(encoding="utf-8")
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-
-# Per example, generous: CI has 2 shared cores, and the cluster examples start
-# a LocalCluster of two worker processes.
-TIMEOUT = 300
 
 
 class Example(NamedTuple):
@@ -107,20 +101,11 @@ def test_readme_has_examples():
 @pytest.mark.parametrize("example", EXAMPLES, ids=[f"line{e.line}" for e in EXAMPLES])
 def test_readme_example_runs_as_a_script(example, tmp_path):
     """The example, saved alone, runs in a new interpreter and prints its output."""
-    missing = missing_packages(example.code)
-    if missing:
-        pytest.skip(f"README.md line {example.line} needs {', '.join(missing)}")
+    where = f"README.md line {example.line}"
+    skip_unless_installed(example.code, where)
     script = tmp_path / f"readme_line{example.line}.py"
     script.write_text(example.code, encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    where = f"README.md line {example.line}"
-    assert result.returncode == 0, f"{where} failed:\n{result.stderr}"
+    result = run_script(script, tmp_path, where)
     assert output_lines(result.stdout) == output_lines(example.output), (
         f"{where} printed other than the output shown:\n{result.stderr}"
     )

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import fastxent as fx
-from fastxent._kernels import _binary_xent, _information, _logsumexp, _softmax_xent
+from fastxent import _kernels
 
 N_PYTHON_THREADS = 8
 REPEATS = 6
@@ -197,13 +197,13 @@ ONES_C, ONES_S = np.ones(100), np.ones(20_000)
 # The kernels themselves, called directly: the Python layer around them also
 # runs numpy operations, some of which release the GIL on their own.
 KERNELS = {
-    "xent_hard": lambda: _softmax_xent.xent_hard(
+    "xent_hard": lambda: _kernels.categorical.xent_hard(
         BIG, BIG_Y, ONES_C, 100.0, ONES_S, 0.1, 1.0, 1.0, LOSS_OUT, GRAD_OUT, 1
     ),
-    "xent_soft": lambda: _softmax_xent.xent_soft(
+    "xent_soft": lambda: _kernels.categorical.xent_soft(
         BIG, BIG_P, ONES_C, ONES_S, 0.0, 1.0, 1.0, LOSS_OUT, GRAD_OUT, 1
     ),
-    "bce": lambda: _binary_xent.bce(
+    "bce": lambda: _kernels.binary.bce(
         BIG,
         BIG_P,
         ONES_C,
@@ -217,11 +217,11 @@ KERNELS = {
         GRAD_OUT,
         1,
     ),  # fmt: skip
-    "logsumexp_rows": lambda: _logsumexp.logsumexp_rows(BIG, LOSS_OUT, 1),
-    "softmax_rows": lambda: _logsumexp.softmax_rows(BIG, GRAD_OUT, 1),
-    "log_softmax_rows": lambda: _logsumexp.log_softmax_rows(BIG, GRAD_OUT, 1),
-    "entropy_rows": lambda: _information.entropy_rows(BIG_P, LOSS_OUT, 1),
-    "kl_rows": lambda: _information.kl_rows(BIG_P, BIG_P, LOSS_OUT, 1),
+    "logsumexp_rows": lambda: _kernels.logsumexp.logsumexp_rows(BIG, LOSS_OUT, 1),
+    "softmax_rows": lambda: _kernels.logsumexp.softmax_rows(BIG, GRAD_OUT, 1),
+    "log_softmax_rows": lambda: _kernels.logsumexp.log_softmax_rows(BIG, GRAD_OUT, 1),
+    "entropy_rows": lambda: _kernels.information.entropy_rows(BIG_P, LOSS_OUT, 1),
+    "kl_rows": lambda: _kernels.information.kl_rows(BIG_P, BIG_P, LOSS_OUT, 1),
 }
 
 

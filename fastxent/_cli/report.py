@@ -15,10 +15,11 @@ import platform
 import sys
 from dataclasses import dataclass
 
+from fastxent import _kernels
 from fastxent._cli.cases import FASTXENT, LIMIT, PEERS, KernelCase
 from fastxent._cli.estimators import Comparison
 from fastxent._config import available_cores, cpu_model
-from fastxent._kernels import AVAILABLE, CLONE, _build
+from fastxent._kernels import AVAILABLE, CLONE
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def _version(module_name: str) -> str:
 def machine_lines(threads) -> list[str]:
     """Date, CPU, thread counts and the versions of everyone measured."""
     now = datetime.datetime.now(datetime.timezone.utc)
-    build = _build.build_info()
+    build = _kernels.config.build_info()
     versions = ", ".join(
         f"{name} {_version(module)}"
         for name, module in (

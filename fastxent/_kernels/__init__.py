@@ -1,11 +1,33 @@
 """The compiled kernels, imported from the clone this CPU runs best.
 
-On x86-64 every kernel module is built three times from one Cython source
-(``setup.py``): for the baseline instruction set (SSE2) here, for x86-64-v3
-(AVX2 + FMA) in ``_avx2`` and for x86-64-v4 (AVX-512) in ``_avx512``. This
-package imports the best clone the CPU runs and exposes its modules under
-the usual names, so callers write ``from fastxent._kernels import
-_softmax_xent`` whatever the CPU. Elsewhere (arm64, Windows, a
+Names: each kernel module is named after the Python module it serves, without
+the leading underscore (the package is private already), so a reader goes
+from either one to the other:
+
+- ``categorical``: ``fastxent/_categorical.py`` (its kernel calls sit in
+  ``_core.py``, the layer of resolved arrays under the public functions)
+- ``binary``: ``fastxent/_binary.py`` (also through ``_core.py``)
+- ``logsumexp``: ``fastxent/_logsumexp.py``
+- ``information``: ``fastxent/_information.py``
+- ``log_loss``: ``fastxent/metrics/_log_loss.py``
+- ``validation``: ``fastxent/_validation.py`` (the class-label check)
+- ``lbfgs``: ``fastxent/linear_model/_solvers/_lbfgs.py``
+- ``config``: ``fastxent/_config.py`` (how the clone was compiled)
+- ``cpu``: this package itself (which clones the CPU runs)
+
+Callers import this package and name the module at the call,
+``_kernels.categorical.xent_hard(...)``: the layer is visible where it is
+used, and a kernel module never shadows the function of the same name
+(``logsumexp``, ``log_loss``) in the module it serves. What the kernels
+share is not a module: C headers of ``nogil`` helpers (``fx_*.h``) and the
+row blocks of ``_row.pxd``, which they cimport.
+
+On x86-64 every kernel module but ``cpu`` is built three times from one
+Cython source (``setup.py``): for the baseline instruction set (SSE2) here,
+for x86-64-v3 (AVX2 + FMA) in ``_avx2`` and for x86-64-v4 (AVX-512) in
+``_avx512``. This package imports the best clone the CPU runs and exposes
+its modules under the usual names, so ``_kernels.categorical`` is the
+chosen clone's whatever the CPU. Elsewhere (arm64, Windows, a
 ``FASTXENT_NATIVE=1`` build) only the baseline exists.
 
 The environment variable ``FASTXENT_CLONE`` (``baseline``, ``avx2`` or
@@ -23,17 +45,17 @@ import importlib.util
 import os
 import sys
 
-from fastxent._kernels._cpu import runnable_clones
+from fastxent._kernels.cpu import runnable_clones
 
 MODULES = (
-    "_binary_xent",
-    "_build",
-    "_information",
-    "_labels",
-    "_lbfgs",
-    "_logsumexp",
-    "_proba_scan",
-    "_softmax_xent",
+    "binary",
+    "categorical",
+    "config",
+    "information",
+    "lbfgs",
+    "log_loss",
+    "logsumexp",
+    "validation",
 )
 
 # Clone name -> the package holding its modules.
@@ -50,7 +72,7 @@ def _built(clone: str) -> bool:
     Looked up, not imported: a Cython module registers itself in sys.modules
     under the name it was generated with, the baseline's, when that is free.
     """
-    return importlib.util.find_spec(f"{PACKAGES[clone]}._build") is not None
+    return importlib.util.find_spec(f"{PACKAGES[clone]}.config") is not None
 
 
 def _choose() -> str:

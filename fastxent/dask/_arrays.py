@@ -18,9 +18,12 @@ from fastxent._validation import (
     as_array,
     check_n_threads,
     check_not_none,
-    not_real_error,
     real_dtype,
 )
+
+# Threads of the kernel in one block for n_threads=None: dask parallelises
+# over blocks, so a block takes one thread unless the caller asks for more.
+BLOCK_THREADS = 1
 
 
 def as_dask(x, name: str, chunks=None) -> da.Array:
@@ -54,11 +57,8 @@ def as_real_dask(x, name: str) -> da.Array:
     """A dask array of float32 or float64, as ``as_real_array`` for numpy:
     the dtype of :func:`~fastxent._validation.real_dtype`, converted lazily."""
     x = as_dask(x, name)
-    try:
-        dtype = real_dtype(x.dtype, name)
-    except TypeError:
-        # The in-memory error, suggesting a conversion that stays lazy.
-        raise not_real_error(x.dtype, name, f"{name}.astype(float)") from None
+    # The in-memory error, suggesting a conversion that stays lazy.
+    dtype = real_dtype(x.dtype, name, fix=f"{name}.astype(float)")
     return x if x.dtype == dtype else x.astype(dtype)
 
 
@@ -125,10 +125,9 @@ def locate_errors(func):
 
 
 def resolve_threads(n_threads) -> int:
-    """Threads of the kernel in one block, checked as in memory: dask
-    parallelises over blocks, so 1 unless the caller asked for more."""
-    check_n_threads(n_threads)
-    return 1 if n_threads is None else n_threads
+    """Threads of the kernel in one block, checked as in memory; None means
+    :data:`BLOCK_THREADS`."""
+    return check_n_threads(n_threads, BLOCK_THREADS)
 
 
 def small_numpy(x):

@@ -1,9 +1,10 @@
 """The distributed design and datafits: what the solvers drive on dask data.
 
-They answer the interface of ``fastxent/linear_model/_datafit.py`` (logits,
-value, value_grad, backprop, lipschitz, new_logits) so that the in-memory
-solvers (agd, gd, lbfgs) run unchanged; X stays in its chunks on the
-workers and only coefficient-sized arrays travel:
+They implement the ``Datafit`` protocol of
+``fastxent/linear_model/_datafit.py`` (logits, value, value_grad, backprop,
+lipschitz, new_logits) so that the in-memory solvers (agd, gd, lbfgs) run
+unchanged; X stays in its chunks on the workers and only coefficient-sized
+arrays travel:
 
 - ``logits(w, out)`` and the solvers' updates of logits buffers are
   bookkeeping (``_logits.py``): nothing runs.
@@ -33,7 +34,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastxent._validation import check_n_threads, scale_for_mean
+from fastxent import _core
+from fastxent._validation import scale_for_mean
+from fastxent.dask._arrays import resolve_threads
 from fastxent.dask._logits import Basis, ChunkedLogits
 from fastxent.dask._rounds import run_round
 from fastxent.dask._setup import (
@@ -57,8 +60,6 @@ from fastxent.linear_model._design import (
     subsample_stride,
 )
 
-# The kernels' unit row weight.
-_ONE = np.ones(1)
 # Bytes of X per row block of an evaluation (see _evaluate_chunk): a block's
 # second pass then reads from cache, which pays on binary fits; much smaller
 # blocks cost more in kernel calls than they save, and with many classes
@@ -267,7 +268,6 @@ def _evaluate_chunk(spec, data, *states):
     X_c = data["X"]
     n_samples = X_c.shape[0]
     targets, weights, buffer = _fit_arrays(spec, data)
-    class_weight = np.ones(spec.n_outputs)
     products = [np.empty((n_samples, coef.shape[1])) for coef in spec.pending]
     bases = [
         products[position] if source == "pending" else states[position][field]
@@ -295,16 +295,15 @@ def _evaluate_chunk(spec, data, *states):
             for basis, coef in zip(bases[1:], coefs[1:], strict=True):
                 Z_rows += np.multiply(basis[rows], coef, out=buffer[rows])
         G = buffer[rows] if spec.with_grad else None
-        row_weight = _ONE if weights is None else weights[rows]
+        row_weight = _core.UNIT_WEIGHT if weights is None else weights[rows]
         if spec.binomial:
             loss += binomial_loss_sum(
                 Z_rows, targets[rows], row_weight, 1.0, G, spec.n_threads
             )
         else:
             loss += multinomial_loss_sum(
-                Z_rows, targets[rows], class_weight, row_weight, 1.0, G,
-                spec.n_threads,
-            )  # fmt: skip
+                Z_rows, targets[rows], row_weight, 1.0, G, spec.n_threads
+            )
         if spec.with_grad:
             grad += design.rmatmul(G, np.empty_like(grad))
     small = (loss, grad) if spec.with_grad else (loss,)
@@ -340,7 +339,7 @@ class _DistributedCrossEntropy(LinearDatafit):
         self.design = design
         self.sample_weight = sample_weight
         self.encoding = target
-        self.n_threads = 1 if n_threads is None else check_n_threads(n_threads)
+        self.n_threads = resolve_threads(n_threads)
         # As the in-memory datafits resolve them: equal weights as the
         # kernels' unit weight, others scaled for a mean (each chunk by the
         # power of two of the largest weight of all), and the total weight.

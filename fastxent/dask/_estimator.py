@@ -161,14 +161,11 @@ def prepare_fit(estimator, X, y, sample_weight):
     check_weight_low(data.weight_low)
     check_class_labels(data.classes)
     check_two_classes(data.classes)
-    weighted_counts = data.class_counts
     class_weight = class_weight_factors(
-        estimator.class_weight, data.classes, weighted_counts
+        estimator.class_weight, data.classes, data.class_counts
     )
-    if class_weight is not None:
-        weighted_counts = weighted_counts * class_weight
-    check_weight_sum(weighted_counts.sum())
     data.weigh(class_weight)
+    check_weight_sum(data.total_weight())
     return X, data
 
 

@@ -46,18 +46,20 @@ import types
 import dask.array as da
 import numpy as np
 
-from fastxent import _binary, _categorical, _information, _logsumexp
+from fastxent import _binary, _categorical, _core, _information, _logsumexp
 from fastxent._validation import (
     broadcast_shape,
     check_axes,
     check_loss_options,
     check_sample_weight,
     check_sample_weight_shape,
+    check_total_weight,
     log_of_base,
     rows_last,
     scale_for_mean,
 )
 from fastxent.dask._arrays import (
+    BLOCK_THREADS,
     as_dask,
     as_real_dask,
     block_indices,
@@ -257,28 +259,28 @@ def _tree_sum(partials):
     return partials.sum() if partials.ndim else partials
 
 
-def _finish(total, weight, *, dtype, check_weight):
+def _finish(total, weight, *, dtype, weighted_by):
     """The reduced loss from the tree sums (0-d arrays): a numpy scalar of
     ``dtype``, ``sum / weight`` for the mean, as in memory."""
     if weight is None:
         return dtype.type(float(total))
-    check_weight(float(weight))
+    check_total_weight(float(weight), weighted_by)
     return dtype.type(float(total) / float(weight))
 
 
-def _scale_grad(grad, weight, *, check_weight):
+def _scale_grad(grad, weight, *, weighted_by):
     """A block of the gradient of the sum, divided by the total weight."""
-    check_weight(float(weight))
+    check_total_weight(float(weight), weighted_by)
     return grad * grad.dtype.type(1.0 / float(weight))
 
 
 def _loss_outputs(
-    block, inputs, *, index, loss_index, reduction, dtype, want_grad, check_weight
+    block, inputs, *, index, loss_index, reduction, dtype, want_grad, weighted_by
 ):
     """The lazy loss (and gradient) of one block function (:func:`_loss_block`).
 
-    ``dtype`` is the logits', ``check_weight`` the in-memory check of a
-    mean's total weight.
+    ``dtype`` is the logits', ``weighted_by`` what the in-memory function's
+    error names when a mean's weights sum to 0.
     """
     n_outputs = 1 + want_grad + (reduction == "mean")
     adjust = {letter: 1 for letter in loss_index} if reduction != "none" else None
@@ -302,12 +304,12 @@ def _loss_outputs(
         weight = _tree_sum(
             _output(outputs, n_outputs - 1, index, loss_index, np.float64, adjust)
         )
-    finish = functools.partial(_finish, dtype=dtype, check_weight=check_weight)
+    finish = functools.partial(_finish, dtype=dtype, weighted_by=weighted_by)
     loss = da.map_blocks(finish, _tree_sum(parts), weight, dtype=dtype)
     if grad is None:
         return loss
     if weight is not None:
-        scale = functools.partial(_scale_grad, check_weight=check_weight)
+        scale = functools.partial(_scale_grad, weighted_by=weighted_by)
         grad = da.blockwise(scale, index, grad, index, weight, "", dtype=dtype)
     return loss, grad
 
@@ -349,14 +351,12 @@ def _xent_weight(z, t, w, *, hard, axis, class_weight, ignore_index):
     for labels, ``soft_row_weight`` for probabilities). The block's loss came
     first, so its target and weights are valid."""
     batch_shape = z.shape[:axis] + z.shape[axis + 1 :]
-    weights_s = np.ones(1) if w is None else w.reshape(-1)  # one 1: every row
+    weights_s = _core.UNIT_WEIGHT if w is None else w.reshape(-1)
     if hard:
-        labels = _categorical.check_labels(
-            t, class_weight.shape[0], batch_shape, ignore_index
+        _, total = _categorical.hard_target(
+            t, class_weight, weights_s, batch_shape, ignore_index
         )
-        return _categorical.total_hard_weight(
-            labels, class_weight, weights_s, ignore_index is not None
-        )
+        return total
     p = rows_last(t.astype(z.dtype, copy=False), axis)
     row_weight = _categorical.soft_row_weight(p, class_weight, weights_s, batch_shape)
     return float(row_weight.sum())
@@ -366,9 +366,10 @@ def _lazy_cross_entropy(call, loss, *, want_grad):
     """``cross_entropy`` or, with ``want_grad``, ``cross_entropy_with_grad``."""
     logits = as_real_dask(call.logits, "logits")
     axis, n_classes, batch_shape = _categorical.class_layout(logits.shape, call.axis)
-    reduction = check_loss_options(
-        call.reduction, call.label_smoothing, call.base, call.n_threads
-    ).reduction
+    reduction, _, _, threads = check_loss_options(
+        call.reduction, call.label_smoothing, call.base, call.n_threads,
+        BLOCK_THREADS,
+    )  # fmt: skip
     _categorical.check_mean_defined(math.prod(batch_shape), reduction)
     class_weight, _ = _categorical.resolve_weights(
         small_numpy(call.class_weight), None, n_classes, batch_shape, reduction
@@ -398,14 +399,14 @@ def _lazy_cross_entropy(call, loss, *, want_grad):
         mean_weight=mean_weight, sum_ndim=len(batch_index), reduction=reduction,
         want_grad=want_grad, per="sample", axis=axis, class_weight=class_weight,
         ignore_index=call.ignore_index, label_smoothing=call.label_smoothing,
-        base=call.base, n_threads=resolve_threads(call.n_threads),
+        base=call.base, n_threads=threads,
     )  # fmt: skip
     inputs = [logits, index, target, batch_index if hard else index, *weights]
     inputs += _starts_args(batch_chunks, batch_index)
     return _loss_outputs(
         block, inputs, index=index, loss_index=batch_index, reduction=reduction,
         dtype=logits.dtype, want_grad=want_grad,
-        check_weight=_categorical.check_total_weight,
+        weighted_by=_categorical.MEAN_WEIGHTED_BY,
     )  # fmt: skip
 
 
@@ -416,22 +417,23 @@ def _lazy_cross_entropy(call, loss, *, want_grad):
 def _bce_weight(z, t, w):
     """A block's total element weight, by the in-memory rule."""
     n_rows = z.shape[0]
-    weights_r = np.ones(1) if w is None else w  # one 1: every row
+    weights_r = _core.UNIT_WEIGHT if w is None else w
     return _binary.element_weight_sum(weights_r, n_rows, math.prod(z.shape[1:]))
 
 
 def _lazy_binary_cross_entropy(call, loss, *, want_grad):
     """``binary_cross_entropy`` or, with ``want_grad``, its ``_with_grad``."""
     logits = as_real_dask(call.logits, "logits")
-    reduction = check_loss_options(
-        call.reduction, call.label_smoothing, call.base, call.n_threads
-    ).reduction
+    reduction, _, _, threads = check_loss_options(
+        call.reduction, call.label_smoothing, call.base, call.n_threads,
+        BLOCK_THREADS,
+    )  # fmt: skip
     target = as_real_dask(call.target, "target")
     _binary.check_target_shape(logits.shape, target.shape)
     options = {
         "pos_weight": small_numpy(call.pos_weight),
         "label_smoothing": call.label_smoothing, "base": call.base,
-        "n_threads": resolve_threads(call.n_threads),
+        "n_threads": threads,
     }  # fmt: skip
     if logits.ndim == 0:
         # One sample: nothing to split; the in-memory function on one block.
@@ -462,7 +464,7 @@ def _lazy_binary_cross_entropy(call, loss, *, want_grad):
     return _loss_outputs(
         block, inputs, index=index, loss_index=index, reduction=reduction,
         dtype=logits.dtype, want_grad=want_grad,
-        check_weight=_binary.check_total_weight,
+        weighted_by=_binary.MEAN_WEIGHTED_BY,
     )  # fmt: skip
 
 

@@ -16,9 +16,16 @@ direction ``D`` and tries any step ``t`` as ``Z + t * (X~ @ D)``.
 The loss is the weighted mean ``sum_i s_i l_i / sum_i s_i`` (class weights are
 folded into ``s``), scikit-learn's objective divided by ``sum_i s_i``: the
 scale on which ``tol`` is read, as for scikit-learn's lbfgs.
+
+:class:`Datafit` declares what the solvers ask of a datafit, and
+:class:`StochasticDatafit` what sgd asks besides; the in-memory datafits here
+and the distributed ones of ``fastxent/dask/_datafit.py`` implement them.
 """
 
 from __future__ import annotations
+
+import functools
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 
@@ -26,9 +33,67 @@ from fastxent import _core
 from fastxent._binary import binary_cross_entropy
 from fastxent._categorical import cross_entropy
 from fastxent._validation import check_n_threads, scale_for_mean
+from fastxent.linear_model._design import StandardizedCoordinates
 
-# The binomial's positive-class weight, one column of logits.
-_ONE = np.ones(1)
+# A logits buffer as a datafit's new_logits makes it: an ndarray of shape
+# (n_samples, n_outputs) in memory, a record of products still to compute on
+# a dask cluster (fastxent/dask/_logits.py). The solvers only hand it back.
+Logits: TypeAlias = Any
+
+
+@runtime_checkable
+class Datafit(Protocol):
+    """What every solver asks of a datafit (the two layers of the module
+    docstring); ``design`` maps the solvers' coordinates to the user's."""
+
+    design: StandardizedCoordinates
+    n_outputs: int
+
+    @property
+    def n_samples(self) -> int:
+        """Rows of the data."""
+
+    @property
+    def coef_shape(self) -> tuple[int, int]:
+        """Shape ``(n_rows, n_outputs)`` of the solvers' parameter array."""
+
+    def new_logits(self) -> Logits:
+        """An uninitialised logits buffer."""
+
+    def logits(self, w: np.ndarray, out: Logits) -> Logits:
+        """``out = X~ @ w``; returns ``out``."""
+
+    def value(self, Z: Logits) -> float:
+        """Weighted mean loss of the logits ``Z``."""
+
+    def value_grad(self, Z: Logits, out: Logits) -> float:
+        """Weighted mean loss of ``Z``; its gradient in ``Z`` into ``out``."""
+
+    def backprop(self, G: Logits, out: np.ndarray) -> object:
+        """``out = X~^T @ G``, the gradient in ``w`` when ``G = dloss/dZ``."""
+
+    def lipschitz(self) -> float:
+        """Upper bound on the Lipschitz constant of the loss's gradient in ``w``."""
+
+
+@runtime_checkable
+class StochasticDatafit(Datafit, Protocol):
+    """A datafit sgd draws mini-batches from (in memory only: sgd refuses
+    dask data)."""
+
+    def subset(self, rows: Any) -> StochasticDatafit:
+        """The datafit of ``rows``, in the same coordinates."""
+
+    def lipschitz_max_row(self) -> float:
+        """Largest single-row smoothness, the bound of a batch of one row."""
+
+
+@functools.cache
+def _unit_class_weight(n_classes: int) -> np.ndarray:
+    """Ones, one per class, read-only: made once per number of classes."""
+    ones = np.ones(n_classes)
+    ones.flags.writeable = False
+    return ones
 
 
 class LinearDatafit:
@@ -84,7 +149,7 @@ class _LinearCrossEntropy(LinearDatafit):
         # weights as one shared unit weight, others scaled by a power of two;
         # the total weight, whose inverse scales the gradient.
         if np.all(sample_weight == sample_weight[0]):
-            self._row_weight = np.ones(1)
+            self._row_weight = _core.UNIT_WEIGHT
             self._total_weight = float(self.n_samples)
         else:
             self._row_weight = scale_for_mean(
@@ -153,15 +218,14 @@ class MultinomialCrossEntropy(_LinearCrossEntropy):
     def __init__(self, design, target, sample_weight, *, n_classes, n_threads=None):
         super().__init__(design, target, sample_weight, n_threads=n_threads)
         self.n_outputs = n_classes
-        self._class_weight = np.ones(n_classes)
 
     def _subset_kwargs(self):
         return {"n_classes": self.n_outputs}
 
     def _mean(self, Z, grad):
         total = multinomial_loss_sum(
-            Z, self.target, self._class_weight, self._row_weight,
-            1.0 / self._total_weight, grad, self._threads,
+            Z, self.target, self._row_weight, 1.0 / self._total_weight, grad,
+            self._threads,
         )  # fmt: skip
         return total / self._total_weight
 
@@ -188,9 +252,7 @@ class BinomialCrossEntropy(_LinearCrossEntropy):
         return total / self._total_weight
 
 
-def multinomial_loss_sum(
-    Z, target, class_weight, row_weight, grad_scale, grad, n_threads
-):
+def multinomial_loss_sum(Z, target, row_weight, grad_scale, grad, n_threads):
     """``sum_i s_i l_i`` of the softmax cross-entropy, on the trusted core.
 
     Parameters
@@ -198,10 +260,9 @@ def multinomial_loss_sum(
     Z : float64 ndarray of shape (n_samples, n_classes)
     target : ndarray of intp of shape (n_samples,)
         Class indices in ``[0, n_classes)``.
-    class_weight : ndarray of shape (n_classes,)
-        Ones (the class weights are in the row weights).
     row_weight : ndarray of shape (n_samples,) or (1,)
-        Finite non-negative float64 weights; one entry weights every row.
+        Finite non-negative float64 weights, the class weights included
+        (the kernel's class weights are ones); one entry weights every row.
     grad_scale : float
         Factor of the gradient.
     grad : float64 ndarray of shape (n_samples, n_classes) or None
@@ -213,9 +274,10 @@ def multinomial_loss_sum(
     float
         Raises the public function's ``ValueError`` naming a NaN or +inf logit.
     """
+    n_classes = Z.shape[1]
     total = _core.hard_cross_entropy(
-        Z, target, class_weight, float(Z.shape[1]), row_weight, 0.0, 1.0,
-        grad_scale, None, grad, n_threads,
+        Z, target, _unit_class_weight(n_classes), float(n_classes), row_weight,
+        0.0, 1.0, grad_scale, None, grad, n_threads,
     )  # fmt: skip
     if total != total:  # NaN or +inf logits: the public function names them
         cross_entropy(Z, target)
@@ -229,8 +291,9 @@ def binomial_loss_sum(Z, target, row_weight, grad_scale, grad, n_threads):
     shape (n_samples, 1), ``target`` holding 0.0 / 1.0 (float64).
     """
     total = _core.binary_cross_entropy(
-        Z, target, _ONE, row_weight, 0.0, 1.0, grad_scale, None, grad, n_threads
-    )
+        Z, target, _core.UNIT_WEIGHT, row_weight, 0.0, 1.0, grad_scale, None, grad,
+        n_threads,
+    )  # fmt: skip
     if total != total:  # NaN logits: the public function names them
         binary_cross_entropy(Z.reshape(-1), target.reshape(-1))
     return total

@@ -29,7 +29,7 @@ from sklearn.utils import assert_all_finite, check_array, check_consistent_lengt
 from sklearn.utils._param_validation import Hidden, validate_params
 from sklearn.utils.validation import _check_sample_weight
 
-from fastxent._kernels import _proba_scan
+from fastxent import _kernels
 from fastxent._label_codes import encode_labels, fits_table, label_offsets
 from fastxent._typing import ArrayLike
 
@@ -345,7 +345,7 @@ def _scan(y_pred, codes, binary_column):
     Returns
     -------
     (in_range, low, high, picked) or None
-        As ``_proba_scan.scan_rows``, with ``picked`` each row's clipped
+        As ``_kernels.log_loss.scan_rows``, with ``picked`` each row's clipped
         probability of its class. None for float16 or non-contiguous
         ``y_pred``, which take the numpy path.
     """
@@ -354,9 +354,11 @@ def _scan(y_pred, codes, binary_column):
     picked = np.empty(codes.shape[0], dtype=y_pred.dtype)
     codes = np.ascontiguousarray(codes, dtype=np.intp)
     if binary_column:
-        result = _proba_scan.scan_positive_column(y_pred.reshape(-1), codes, picked)
+        result = _kernels.log_loss.scan_positive_column(
+            y_pred.reshape(-1), codes, picked
+        )
     else:
-        result = _proba_scan.scan_rows(y_pred, codes, picked)
+        result = _kernels.log_loss.scan_rows(y_pred, codes, picked)
     in_range, low, high, codes_ok = result
     if not codes_ok:  # cannot happen with codes from _encode_labels
         return None

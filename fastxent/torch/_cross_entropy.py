@@ -23,10 +23,10 @@ import torch.nn.functional as F
 from fastxent import _core
 from fastxent._categorical import (
     check_ignore_index,
-    check_labels,
+    hard_target,
     is_hard_target,
-    total_hard_weight,
 )
+from fastxent._core import UNIT_WEIGHT
 from fastxent._validation import check_reduction
 from fastxent.torch import _layout
 from fastxent.torch._autograd import (
@@ -35,8 +35,6 @@ from fastxent.torch._autograd import (
     register_saved_grad_autograd,
     scale_saved,
 )
-
-_ONE = np.ones(1)
 
 
 @torch.library.custom_op("fastxent::cross_entropy", mutates_args=())
@@ -121,21 +119,19 @@ def _check_arguments(input, target, weight, reduction, label_smoothing) -> None:
 
 def _hard(rows, target, class_weight, reduction, ignore_index, smoothing, grad):
     """Integer class labels: PyTorch's mean divides by the kept rows' weights."""
-    n_rows, n_classes = rows.shape
-    labels = check_labels(
-        _layout.as_numpy(target.reshape(-1)), n_classes, (n_rows,), ignore_index,
-        torch.get_num_threads(), float_labels=False,
+    n_rows = rows.shape[0]
+    labels, total_weight = hard_target(
+        _layout.as_numpy(target.reshape(-1)), class_weight, UNIT_WEIGHT, (n_rows,),
+        ignore_index, torch.get_num_threads(), mean=reduction == "mean",
+        float_labels=False,
     )  # fmt: skip
-    total_weight = 1.0
-    if reduction == "mean":
-        total_weight = total_hard_weight(labels, class_weight, _ONE, True)
     with np.errstate(divide="ignore"):
         grad_scale = float(np.float64(1.0) / total_weight)
 
     def run(weights, grad_part):
         loss_rows = np.empty(n_rows) if reduction == "none" else None
         total = _core.hard_cross_entropy(
-            _layout.as_numpy(rows), labels, weights, float(weights.sum()), _ONE,
+            _layout.as_numpy(rows), labels, weights, float(weights.sum()), UNIT_WEIGHT,
             smoothing, 1.0, grad_scale, loss_rows, grad_part,
             torch.get_num_threads(),
         )  # fmt: skip

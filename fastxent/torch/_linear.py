@@ -22,10 +22,10 @@ import torch.nn.functional as F
 
 from fastxent._categorical import (
     check_ignore_index,
-    check_labels,
+    hard_target,
     is_hard_target,
-    total_hard_weight,
 )
+from fastxent._core import UNIT_WEIGHT
 from fastxent._linear_xent import ChunkTarget, Products, check_chunk_size, run_chunks
 from fastxent._validation import check_reduction
 from fastxent.torch import _layout
@@ -34,8 +34,6 @@ from fastxent.torch._autograd import (
     register_saved_grad_autograd,
     scale_saved,
 )
-
-_ONE = np.ones(1)
 
 
 class _TorchProducts(Products):
@@ -198,18 +196,17 @@ class _Problem:
         n_samples, n_classes = self.x.shape[0], self.w.shape[0]
         kind = np.float64 if target.is_floating_point() else np.int64
         if is_hard_target(target.shape, kind, (n_samples, n_classes), (n_samples,)):
-            labels = check_labels(
-                _layout.as_numpy(target), n_classes, (n_samples,), ignore_index,
-                torch.get_num_threads(), float_labels=False,
+            labels, total = hard_target(
+                _layout.as_numpy(target), self.class_weight, UNIT_WEIGHT, (n_samples,),
+                ignore_index, torch.get_num_threads(), float_labels=False,
             )  # fmt: skip
-            total = total_hard_weight(labels, self.class_weight, _ONE, True)
             return (
-                ChunkTarget(labels, None, self.class_weight, _ONE, smoothing),
+                ChunkTarget(labels, None, self.class_weight, UNIT_WEIGHT, smoothing),
                 total,
             )
         p = _layout.as_numpy(target.to(self.dtype).contiguous())
         chunk_target = ChunkTarget(
-            None, p, self.class_weight, _ONE, smoothing, uniform_smoothing=True
+            None, p, self.class_weight, UNIT_WEIGHT, smoothing, uniform_smoothing=True
         )
         return chunk_target, float(n_samples)
 

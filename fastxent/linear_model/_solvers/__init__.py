@@ -2,8 +2,9 @@
 
 Every solver minimises ``f(w) + h(w)``, with ``f`` the datafit's weighted mean
 cross-entropy plus the l2 part of the penalty (smooth) and ``h`` the l1 part,
-and talks to nothing but the datafit and penalty interfaces
-(``_datafit.py``, ``_penalty.py``), in skglm's style. Each returns a
+and talks to nothing but the datafit and penalty interfaces (the
+``Datafit`` protocol of ``_datafit.py``, ``StochasticDatafit`` for sgd, and
+``_penalty.py``), in skglm's style. Each returns a
 :class:`SolverResult` (coefficients, iterations, convergence flag, objective
 after each iteration); the estimator turns it into ``coef_``, ``n_iter_``,
 ``loss_curve_`` and the ``ConvergenceWarning``.

@@ -34,12 +34,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastxent.linear_model._datafit import Datafit
 from fastxent.linear_model._solvers._line_search import _MIN_STEP, _SLACK
-from fastxent.linear_model._solvers._problem import _REFRESH_EVERY, SolverResult
+from fastxent.linear_model._solvers._problem import (
+    _REFRESH_EVERY,
+    SolverResult,
+    _Problem,
+)
 from fastxent.linear_model._solvers._progress import _Progress
 
 
-def solve_agd(problem, w0, *, max_iter, tol, step=None, fixed_step=False, verbose=0):
+def solve_agd(
+    problem: _Problem[Datafit], w0: np.ndarray, *, max_iter: int, tol: float,
+    step: float | None = None, fixed_step: bool = False, verbose: int = 0,
+) -> SolverResult:  # fmt: skip
     """Accelerated proximal gradient (FISTA) with backtracking and restart.
 
     The method is described in the module docstring.
@@ -69,7 +77,7 @@ def solve_agd(problem, w0, *, max_iter, tol, step=None, fixed_step=False, verbos
     fy = points.value_grad_at_y(problem)
     t = t_start = problem.initial_step(step)
     theta = 1.0
-    history = []
+    history: list[float] = []
     objective = fy + penalty.nonsmooth_value(points.x)
     opt = np.inf
     it = refreshed = 0

@@ -24,15 +24,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastxent.linear_model._datafit import Datafit
 from fastxent.linear_model._solvers._line_search import (
     _armijo_search,
     _line_search_state,
 )
-from fastxent.linear_model._solvers._problem import _REFRESH_EVERY, SolverResult
+from fastxent.linear_model._solvers._problem import (
+    _REFRESH_EVERY,
+    SolverResult,
+    _Problem,
+)
 from fastxent.linear_model._solvers._progress import _Progress
 
 
-def solve_gd(problem, w0, *, max_iter, tol, step=None, fixed_step=False, verbose=0):
+def solve_gd(
+    problem: _Problem[Datafit], w0: np.ndarray, *, max_iter: int, tol: float,
+    step: float | None = None, fixed_step: bool = False, verbose: int = 0,
+) -> SolverResult:  # fmt: skip
     """Proximal gradient descent with an Armijo line search.
 
     The method is described in the module docstring. Parameters and returns
@@ -44,7 +52,7 @@ def solve_gd(problem, w0, *, max_iter, tol, step=None, fixed_step=False, verbose
     x, x_new, g, g_new, Z, Zn, XD, smooth_x = _line_search_state(problem, w0)
     objective = smooth_x + penalty.nonsmooth_value(x)
     t = problem.initial_step(step)
-    history = []
+    history: list[float] = []
     opt = np.inf
     for it in range(max_iter + 1):
         opt = problem.optimality(x, g)

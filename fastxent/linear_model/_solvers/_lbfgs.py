@@ -17,16 +17,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastxent._kernels import _lbfgs
+from fastxent import _kernels
+from fastxent.linear_model._datafit import Datafit
 from fastxent.linear_model._solvers._line_search import (
     _armijo_search,
     _line_search_state,
 )
-from fastxent.linear_model._solvers._problem import _REFRESH_EVERY, SolverResult
+from fastxent.linear_model._solvers._problem import (
+    _REFRESH_EVERY,
+    SolverResult,
+    _Problem,
+)
 from fastxent.linear_model._solvers._progress import _Progress
 
 
-def solve_lbfgs(problem, w0, *, max_iter, tol, memory=10, verbose=0):
+def solve_lbfgs(
+    problem: _Problem[Datafit], w0: np.ndarray, *, max_iter: int, tol: float,
+    memory: int = 10, verbose: int = 0,
+) -> SolverResult:  # fmt: skip
     """Limited-memory BFGS with an Armijo line search.
 
     The method is described in the module docstring.
@@ -49,7 +57,7 @@ def solve_lbfgs(problem, w0, *, max_iter, tol, memory=10, verbose=0):
 
     x, x_new, g, g_new, Z, Zn, XD, objective = _line_search_state(problem, w0)
     pairs = _CurvaturePairs(memory, x.shape)
-    history = []
+    history: list[float] = []
     opt = np.inf
     lipschitz = None
     for it in range(max_iter + 1):
@@ -142,7 +150,7 @@ class _CurvaturePairs:
         """``-H g`` by the two-loop recursion (Nocedal & Wright, Algorithm 7.4)
         over the pairs held, oldest first, in the kernel ``_lbfgs``."""
         out = np.empty(self.S.shape[1])
-        _lbfgs.two_loop(
+        _kernels.lbfgs.two_loop(
             g.ravel(), self.S, self.Y, self.rho, self.head, self.count,
             self.gamma, self._alpha, out,
         )  # fmt: skip

@@ -11,8 +11,15 @@ the scale of scikit-learn's lbfgs ``tol``, and is 0 exactly at the minimum.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import numpy as np
+
+from fastxent.linear_model._datafit import Datafit, Logits
+from fastxent.linear_model._penalty import ElasticNet
+
+# The datafit a solver needs: a Datafit, or for sgd a StochasticDatafit.
+AnyDatafit = TypeVar("AnyDatafit", bound=Datafit)
 
 # Logits kept by linear updates drift from X~ @ w by rounding; recompute them
 # exactly this often (one extra matrix product every few hundred iterations).
@@ -47,7 +54,7 @@ class SolverResult:
     step: float = np.nan
 
 
-class _Problem:
+class _Problem(Generic[AnyDatafit]):
     """A datafit and a penalty seen from the solvers' coordinates.
 
     Holds the one ``(n_samples, n_outputs)`` buffer that receives
@@ -56,13 +63,13 @@ class _Problem:
     chunks on a cluster for dask data).
     """
 
-    def __init__(self, datafit, penalty):
+    def __init__(self, datafit: AnyDatafit, penalty: ElasticNet) -> None:
         self.datafit = datafit
         self.original_penalty = penalty
         self.penalty = penalty.rescaled(datafit.design.coef_scale())
         self.G = datafit.new_logits()
 
-    def new_logits(self):
+    def new_logits(self) -> Logits:
         return self.datafit.new_logits()
 
     def smooth_value(self, w, Z, *, with_grad):

@@ -25,22 +25,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastxent.linear_model._solvers._problem import SolverResult
+from fastxent.linear_model._datafit import StochasticDatafit
+from fastxent.linear_model._solvers._problem import SolverResult, _Problem
 from fastxent.linear_model._solvers._progress import _Progress
 
 
 def solve_sgd(
-    problem,
-    w0,
+    problem: _Problem[StochasticDatafit],
+    w0: np.ndarray,
     *,
-    max_iter,
-    tol,
-    batch_size,
-    random_state,
-    step=None,
-    fixed_step=False,
-    verbose=0,
-):
+    max_iter: int,
+    tol: float,
+    batch_size: int,
+    random_state: np.random.RandomState,
+    step: float | None = None,
+    fixed_step: bool = False,
+    verbose: int = 0,
+) -> SolverResult:
     """Mini-batch proximal stochastic gradient descent.
 
     The method is described in the module docstring.
@@ -75,7 +76,7 @@ def solve_sgd(
     grad = np.empty_like(w)
     Z = datafit.logits(w, problem.new_logits())
     objective = problem.smooth_value(w, Z, with_grad=False) + penalty.nonsmooth_value(w)
-    history = []
+    history: list[float] = []
     opt = np.inf
     for epoch in range(1, max_iter + 1):
         _epoch(problem, w, grad, t, random_state.permutation(n), batch_size)
@@ -100,7 +101,7 @@ def solve_sgd(
     return SolverResult(w, len(history), False, opt, history, t)
 
 
-def _first_step(problem, batch_size):
+def _first_step(problem: _Problem[StochasticDatafit], batch_size: int) -> float:
     """``1 / (L(b) + l2 curvature)``, ``L(b)`` the expected smoothness of a
     batch of ``b = batch_size`` rows (see the module docstring)."""
     datafit = problem.datafit
@@ -116,7 +117,14 @@ def _first_step(problem, batch_size):
     return 1.0 / (expected + problem.penalty.curvature)
 
 
-def _epoch(problem, w, grad, t, order, batch_size):
+def _epoch(
+    problem: _Problem[StochasticDatafit],
+    w: np.ndarray,
+    grad: np.ndarray,
+    t: float,
+    order: np.ndarray,
+    batch_size: int,
+) -> None:
     """One pass over the rows in ``order``, a proximal step of size ``t`` per
     mini-batch, updating ``w`` in place (``grad`` is the batch gradient's
     buffer)."""
