@@ -1,6 +1,6 @@
 /*
  * Two-class softmax rows with hard labels and no label smoothing, the fast
- * path of the categorical kernel (_softmax_xent.pyx) for binary problems
+ * path of the categorical kernel (categorical.pyx) for binary problems
  * written as two logits per row.
  */
 #ifndef FASTXENT_FX_TWO_CLASS_H
