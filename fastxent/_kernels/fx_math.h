@@ -48,11 +48,11 @@
  *
  * Every step is branch-free arithmetic, so loops calling it vectorise
  * (given -fno-trapping-math, which lets GCC turn the selects into blends).
- * k is rounded with the 1.5 * 2^52 shift: after the addition the low bits of
- * `shifted` hold k as a two's-complement integer, which the exponent field is
- * built from without a float-to-int conversion (none exists for 64-bit lanes
- * before AVX-512). Subnormal results (arguments below -708) need no case
- * of their own: see fx_exp_reduce.
+ * k is rounded with a shift of 1.5 * 2^52 (plus the exponent bias): after
+ * the addition the low bits of `shifted` hold the biased exponent of 2^k,
+ * which the exponent field is built from without a float-to-int conversion
+ * (none exists for 64-bit lanes before AVX-512). Subnormal results
+ * (arguments below -708) need no case of their own: see fx_exp_reduce.
  */
 /* The range reduction shared by both exps: x = k ln2 + r, returning r and
    the scale 2^(k + 64); the caller multiplies by 2^-64 last. */
@@ -61,7 +61,10 @@ FX_ALWAYS_INLINE double fx_exp_reduce(double x, double *scale)
     const double inv_ln2 = 1.44269504088896338700e+00;
     const double ln2_hi = 6.93147180369123816490e-01;
     const double ln2_lo = 1.90821492927058770002e-10;
-    const double shift = 6755399441055744.0; /* 1.5 * 2^52 */
+    /* 1.5 * 2^52 + 1023 + 64: the sum's low bits hold k + 1023 + 64, the
+       biased exponent of 2^(k + 64), which the shift below moves into
+       place (the bits of 1.5 * 2^52 are shifted out). */
+    const double shift = 6755399441056831.0;
     /* exp(-746) rounds to 0: clamping keeps k in range and maps -inf to 0.
        A NaN becomes -746 here; the callers detect NaN rows by other means. */
     x = x > -746.0 ? x : -746.0;
@@ -77,7 +80,7 @@ FX_ALWAYS_INLINE double fx_exp_reduce(double x, double *scale)
        results on 4 * 10^6 arguments over [-760, 0], -inf, NaN and -0. */
     uint64_t bits;
     memcpy(&bits, &shifted, sizeof bits);
-    bits = (bits + (1023 + 64)) << 52;
+    bits <<= 52;
     memcpy(scale, &bits, sizeof *scale);
     return r;
 }
