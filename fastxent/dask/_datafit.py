@@ -95,6 +95,16 @@ def _power_chunk(v, mean, scale, fit_intercept, total, stride, encoding, start, 
     return design.rmatmul(u, np.empty_like(v))
 
 
+def _chunk_sum(data, func, static):
+    """One round over the kept chunks of ``data`` (a ``TrainingData``) with
+    nothing kept: the sum of ``func(*static, start, state)``, ``start`` the
+    chunk's first row and ``state`` its kept data."""
+    per_chunk = [(start,) for start in data.starts]
+    return run_round(
+        data.plan, func, static, [data.kept], keep=False, per_chunk=per_chunk
+    )[1]
+
+
 class DistributedDesign(StandardizedCoordinates):
     """The implicitly standardised design of ``_design.py`` over a chunked X.
 
@@ -142,52 +152,37 @@ class DistributedDesign(StandardizedCoordinates):
         data = self.data
         stride = subsample_stride(self.n_samples)
         encoding = data.encoding()
-        per_chunk = [(start,) for start in data.starts]
         if self._subsample is None and self.n_rows <= GRAM_MAX_ROWS:
-            _, self._subsample = run_round(
-                data.plan, _gram_chunk, (stride, encoding), [data.kept],
-                keep=False, per_chunk=per_chunk,
-            )  # fmt: skip
+            self._subsample = _chunk_sum(data, _gram_chunk, (stride, encoding))
         if self._subsample is not None:
             if not self._subsample[0] > 0.0:
                 return 0.0
             return float(np.linalg.eigvalsh(self._gram_matrix())[-1])
-        _, total = run_round(
-            data.plan, _gram_total_chunk, (stride, encoding), [data.kept],
-            keep=False, per_chunk=per_chunk,
-        )  # fmt: skip
+        total = _chunk_sum(data, _gram_total_chunk, (stride, encoding))
         if not total > 0.0:
             return 0.0
         static = (self.mean, self.scale, self.fit_intercept, total, stride, encoding)
 
         def product(v):
-            return run_round(
-                data.plan, _power_chunk, (v, *static), [data.kept],
-                keep=False, per_chunk=per_chunk,
-            )[1]  # fmt: skip
+            return _chunk_sum(data, _power_chunk, (v, *static))
 
         return power_iteration(product, self.n_rows)
 
     def _gram_matrix(self):
         """``X~_s^T diag(w_s / sum w_s) X~_s`` from the subsample's raw moments.
 
-        With ``m`` the column means, ``S`` the scales, ``W = sum w``,
-        ``b = sum w x`` and ``A = sum w x x^T`` over the subsample, the feature
-        block is ``S (A - m b^T - b m^T + W m m^T) S / W``, the feature-intercept
-        column ``S (b - W m) / W`` and the intercept entry 1.
+        ``X~ = [X, 1] T`` for ``T = to_original(I)``, the in-memory map from
+        the solvers' coordinates to the user's, so the Gram matrix is
+        ``T^T M T / W`` with ``M = [[A, b], [b^T, W]]`` the raw moments of
+        ``[X, 1]`` (``W = sum w``, ``b = sum w x``, ``A = sum w x x^T`` over
+        the subsample); ``M = A`` without an intercept.
         """
         total, b, A = self._subsample
-        m, s = self.mean, self.scale
-        p = self.n_features
-        gram = np.empty((self.n_rows, self.n_rows))
-        centred = A - np.outer(m, b) - np.outer(b, m) + total * np.outer(m, m)
-        gram[:p, :p] = centred * np.outer(s, s) / total
+        coordinates = self.to_original(np.eye(self.n_rows))
+        moments = A
         if self.fit_intercept:
-            column = s * (b - total * m) / total
-            gram[:p, p] = column
-            gram[p, :p] = column
-            gram[p, p] = 1.0
-        return gram
+            moments = np.block([[A, b[:, None]], [b[None, :], np.array([[total]])]])
+        return coordinates.T @ moments @ coordinates / total
 
 
 def _gram_total_chunk(stride, encoding, start, state):
