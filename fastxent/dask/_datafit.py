@@ -19,7 +19,7 @@ arrays travel:
 
 Each chunk's call builds a ``StandardizedDesign`` over its block with the
 global column statistics and sums its losses with the in-memory datafits'
-calls of the trusted core (``binomial_loss_sum``, ``multinomial_loss_sum``),
+calls of the trusted core (their ``loss_sum``, on their ``kernel_target``),
 so the products, the float32 handling, the implicit centring and scaling
 and the kernel calls are the in-memory code's. Those statistics, the
 weights' range and (without class weights) the subsample's Gram matrix come
@@ -49,8 +49,6 @@ from fastxent.linear_model._datafit import (
     BinomialCrossEntropy,
     LinearDatafit,
     MultinomialCrossEntropy,
-    binomial_loss_sum,
-    multinomial_loss_sum,
 )
 from fastxent.linear_model._design import (
     StandardizedCoordinates,
@@ -204,7 +202,7 @@ class _Evaluation:
     mean: np.ndarray
     scale: np.ndarray
     fit_intercept: bool
-    binomial: bool
+    in_memory: type
     n_outputs: int
     encoding: ChunkEncoding
     weight_max: float
@@ -239,7 +237,7 @@ def _fit_arrays(spec, data):
             weights = scale_for_mean(weights, spec.weight_max)
         targets = spec.encoding.targets(data)
         cached = (
-            targets.reshape(-1, 1) if spec.binomial else targets,
+            spec.in_memory.kernel_target(targets),
             weights,
             np.empty((n_rows, spec.n_outputs)),
         )
@@ -291,14 +289,9 @@ def _evaluate_chunk(spec, data, *states):
                 Z_rows += np.multiply(basis[rows], coef, out=buffer[rows])
         G = buffer[rows] if spec.with_grad else None
         row_weight = _core.UNIT_WEIGHT if weights is None else weights[rows]
-        if spec.binomial:
-            loss += binomial_loss_sum(
-                Z_rows, targets[rows], row_weight, 1.0, G, spec.n_threads
-            )
-        else:
-            loss += multinomial_loss_sum(
-                Z_rows, targets[rows], row_weight, 1.0, G, spec.n_threads
-            )
+        loss += spec.in_memory.loss_sum(
+            Z_rows, targets[rows], row_weight, 1.0, G, spec.n_threads
+        )
         if spec.with_grad:
             grad += design.rmatmul(G, np.empty_like(grad))
     small = (loss, grad) if spec.with_grad else (loss,)
@@ -327,8 +320,9 @@ class _DistributedCrossEntropy(LinearDatafit):
         the chunk groups in parallel).
     """
 
-    #: One sigmoid logit per row, or a softmax over the classes.
-    binomial: bool
+    #: The in-memory datafit, whose kernel calls (``kernel_target`` and
+    #: ``loss_sum``) every chunk makes on its rows.
+    in_memory: type
 
     def __init__(self, design, target, sample_weight, *, n_threads=None):
         self.design = design
@@ -392,7 +386,7 @@ class _DistributedCrossEntropy(LinearDatafit):
         design = self.design
         spec = _Evaluation(
             mean=design.mean, scale=design.scale, fit_intercept=design.fit_intercept,
-            binomial=self.binomial, n_outputs=self.n_outputs, encoding=self.encoding,
+            in_memory=self.in_memory, n_outputs=self.n_outputs, encoding=self.encoding,
             weight_max=self.weight_max,
             unit_weights=self.unit_weights, n_threads=self.n_threads,
             pending=tuple(basis.coef for basis in pending), terms=tuple(terms),
@@ -416,16 +410,16 @@ class _DistributedCrossEntropy(LinearDatafit):
 class DistributedBinomialCrossEntropy(_DistributedCrossEntropy):
     """Sigmoid cross-entropy with one logit, on chunked data."""
 
+    in_memory = BinomialCrossEntropy
     curvature = BinomialCrossEntropy.curvature
     n_outputs = 1
-    binomial = True
 
 
 class DistributedMultinomialCrossEntropy(_DistributedCrossEntropy):
     """Softmax cross-entropy with one logit per class, on chunked data."""
 
+    in_memory = MultinomialCrossEntropy
     curvature = MultinomialCrossEntropy.curvature
-    binomial = False
 
     def __init__(self, design, target, sample_weight, *, n_classes, n_threads=None):
         super().__init__(design, target, sample_weight, n_threads=n_threads)
