@@ -53,10 +53,11 @@ def as_dask(x, name: str, chunks=None) -> da.Array:
     return da.from_array(arr, chunks=arr.shape if chunks is None else chunks)
 
 
-def as_real_dask(x, name: str) -> da.Array:
+def as_real_dask(x, name: str, chunks=None) -> da.Array:
     """A dask array of float32 or float64, as ``as_real_array`` for numpy:
-    the dtype of :func:`~fastxent._validation.real_dtype`, converted lazily."""
-    x = as_dask(x, name)
+    the dtype of :func:`~fastxent._validation.real_dtype`, converted lazily
+    (``chunks`` as for :func:`as_dask`)."""
+    x = as_dask(x, name, chunks)
     # The in-memory error, suggesting a conversion that stays lazy.
     dtype = real_dtype(x.dtype, name, fix=f"{name}.astype(float)")
     return x if x.dtype == dtype else x.astype(dtype)

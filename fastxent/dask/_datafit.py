@@ -19,7 +19,7 @@ arrays travel:
 
 Each chunk's call builds a ``StandardizedDesign`` over its block with the
 global column statistics and sums its losses with the in-memory datafits'
-calls of the trusted core (``binomial_loss_sum``, ``multinomial_loss_sum``),
+calls of the trusted core (their ``loss_sum``, on their ``kernel_target``),
 so the products, the float32 handling, the implicit centring and scaling
 and the kernel calls are the in-memory code's. Those statistics, the
 weights' range and (without class weights) the subsample's Gram matrix come
@@ -49,8 +49,6 @@ from fastxent.linear_model._datafit import (
     BinomialCrossEntropy,
     LinearDatafit,
     MultinomialCrossEntropy,
-    binomial_loss_sum,
-    multinomial_loss_sum,
 )
 from fastxent.linear_model._design import (
     StandardizedCoordinates,
@@ -93,6 +91,16 @@ def _power_chunk(v, mean, scale, fit_intercept, total, stride, encoding, start, 
     u = design.matmul(v, np.empty((design.n_samples, 1)))
     u *= (w_sub / total)[:, None]
     return design.rmatmul(u, np.empty_like(v))
+
+
+def _chunk_sum(data, func, static):
+    """One round over the kept chunks of ``data`` (a ``TrainingData``) with
+    nothing kept: the sum of ``func(*static, start, state)``, ``start`` the
+    chunk's first row and ``state`` its kept data."""
+    per_chunk = [(start,) for start in data.starts]
+    return run_round(
+        data.plan, func, static, [data.kept], keep=False, per_chunk=per_chunk
+    )[1]
 
 
 class DistributedDesign(StandardizedCoordinates):
@@ -142,52 +150,37 @@ class DistributedDesign(StandardizedCoordinates):
         data = self.data
         stride = subsample_stride(self.n_samples)
         encoding = data.encoding()
-        per_chunk = [(start,) for start in data.starts]
         if self._subsample is None and self.n_rows <= GRAM_MAX_ROWS:
-            _, self._subsample = run_round(
-                data.plan, _gram_chunk, (stride, encoding), [data.kept],
-                keep=False, per_chunk=per_chunk,
-            )  # fmt: skip
+            self._subsample = _chunk_sum(data, _gram_chunk, (stride, encoding))
         if self._subsample is not None:
             if not self._subsample[0] > 0.0:
                 return 0.0
             return float(np.linalg.eigvalsh(self._gram_matrix())[-1])
-        _, total = run_round(
-            data.plan, _gram_total_chunk, (stride, encoding), [data.kept],
-            keep=False, per_chunk=per_chunk,
-        )  # fmt: skip
+        total = _chunk_sum(data, _gram_total_chunk, (stride, encoding))
         if not total > 0.0:
             return 0.0
         static = (self.mean, self.scale, self.fit_intercept, total, stride, encoding)
 
         def product(v):
-            return run_round(
-                data.plan, _power_chunk, (v, *static), [data.kept],
-                keep=False, per_chunk=per_chunk,
-            )[1]  # fmt: skip
+            return _chunk_sum(data, _power_chunk, (v, *static))
 
         return power_iteration(product, self.n_rows)
 
     def _gram_matrix(self):
         """``X~_s^T diag(w_s / sum w_s) X~_s`` from the subsample's raw moments.
 
-        With ``m`` the column means, ``S`` the scales, ``W = sum w``,
-        ``b = sum w x`` and ``A = sum w x x^T`` over the subsample, the feature
-        block is ``S (A - m b^T - b m^T + W m m^T) S / W``, the feature-intercept
-        column ``S (b - W m) / W`` and the intercept entry 1.
+        ``X~ = [X, 1] T`` for ``T = to_original(I)``, the in-memory map from
+        the solvers' coordinates to the user's, so the Gram matrix is
+        ``T^T M T / W`` with ``M = [[A, b], [b^T, W]]`` the raw moments of
+        ``[X, 1]`` (``W = sum w``, ``b = sum w x``, ``A = sum w x x^T`` over
+        the subsample); ``M = A`` without an intercept.
         """
         total, b, A = self._subsample
-        m, s = self.mean, self.scale
-        p = self.n_features
-        gram = np.empty((self.n_rows, self.n_rows))
-        centred = A - np.outer(m, b) - np.outer(b, m) + total * np.outer(m, m)
-        gram[:p, :p] = centred * np.outer(s, s) / total
+        coordinates = self.to_original(np.eye(self.n_rows))
+        moments = A
         if self.fit_intercept:
-            column = s * (b - total * m) / total
-            gram[:p, p] = column
-            gram[p, :p] = column
-            gram[p, p] = 1.0
-        return gram
+            moments = np.block([[A, b[:, None]], [b[None, :], np.array([[total]])]])
+        return coordinates.T @ moments @ coordinates / total
 
 
 def _gram_total_chunk(stride, encoding, start, state):
@@ -209,7 +202,7 @@ class _Evaluation:
     mean: np.ndarray
     scale: np.ndarray
     fit_intercept: bool
-    binomial: bool
+    in_memory: type
     n_outputs: int
     encoding: ChunkEncoding
     weight_max: float
@@ -244,7 +237,7 @@ def _fit_arrays(spec, data):
             weights = scale_for_mean(weights, spec.weight_max)
         targets = spec.encoding.targets(data)
         cached = (
-            targets.reshape(-1, 1) if spec.binomial else targets,
+            spec.in_memory.kernel_target(targets),
             weights,
             np.empty((n_rows, spec.n_outputs)),
         )
@@ -296,14 +289,9 @@ def _evaluate_chunk(spec, data, *states):
                 Z_rows += np.multiply(basis[rows], coef, out=buffer[rows])
         G = buffer[rows] if spec.with_grad else None
         row_weight = _core.UNIT_WEIGHT if weights is None else weights[rows]
-        if spec.binomial:
-            loss += binomial_loss_sum(
-                Z_rows, targets[rows], row_weight, 1.0, G, spec.n_threads
-            )
-        else:
-            loss += multinomial_loss_sum(
-                Z_rows, targets[rows], row_weight, 1.0, G, spec.n_threads
-            )
+        loss += spec.in_memory.loss_sum(
+            Z_rows, targets[rows], row_weight, 1.0, G, spec.n_threads
+        )
         if spec.with_grad:
             grad += design.rmatmul(G, np.empty_like(grad))
     small = (loss, grad) if spec.with_grad else (loss,)
@@ -332,8 +320,9 @@ class _DistributedCrossEntropy(LinearDatafit):
         the chunk groups in parallel).
     """
 
-    #: One sigmoid logit per row, or a softmax over the classes.
-    binomial: bool
+    #: The in-memory datafit, whose kernel calls (``kernel_target`` and
+    #: ``loss_sum``) every chunk makes on its rows.
+    in_memory: type
 
     def __init__(self, design, target, sample_weight, *, n_threads=None):
         self.design = design
@@ -397,7 +386,7 @@ class _DistributedCrossEntropy(LinearDatafit):
         design = self.design
         spec = _Evaluation(
             mean=design.mean, scale=design.scale, fit_intercept=design.fit_intercept,
-            binomial=self.binomial, n_outputs=self.n_outputs, encoding=self.encoding,
+            in_memory=self.in_memory, n_outputs=self.n_outputs, encoding=self.encoding,
             weight_max=self.weight_max,
             unit_weights=self.unit_weights, n_threads=self.n_threads,
             pending=tuple(basis.coef for basis in pending), terms=tuple(terms),
@@ -421,16 +410,16 @@ class _DistributedCrossEntropy(LinearDatafit):
 class DistributedBinomialCrossEntropy(_DistributedCrossEntropy):
     """Sigmoid cross-entropy with one logit, on chunked data."""
 
+    in_memory = BinomialCrossEntropy
     curvature = BinomialCrossEntropy.curvature
     n_outputs = 1
-    binomial = True
 
 
 class DistributedMultinomialCrossEntropy(_DistributedCrossEntropy):
     """Softmax cross-entropy with one logit per class, on chunked data."""
 
+    in_memory = MultinomialCrossEntropy
     curvature = MultinomialCrossEntropy.curvature
-    binomial = False
 
     def __init__(self, design, target, sample_weight, *, n_classes, n_threads=None):
         super().__init__(design, target, sample_weight, n_threads=n_threads)

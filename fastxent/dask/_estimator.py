@@ -28,7 +28,7 @@ import dask.array as da
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from fastxent.dask._arrays import as_dask, check_known_chunks
+from fastxent.dask._arrays import as_dask, as_real_dask, check_known_chunks
 from fastxent.dask._datafit import (
     DistributedBinomialCrossEntropy,
     DistributedDesign,
@@ -67,14 +67,7 @@ def _check_X(estimator, X, *, reset, chunks=None):
             f"X must be a dask array of numpy blocks, got blocks of type "
             f"{type(X._meta).__name__}"
         )
-    kind = X.dtype.kind
-    if kind not in "biuf":
-        raise TypeError(
-            f"X must hold real numbers, got dtype {X.dtype}; convert it with "
-            "X.astype(float)"
-        )
-    if X.dtype not in (np.float32, np.float64):
-        X = X.astype(np.float64)
+    X = as_real_dask(X, "X")  # the in-memory rule of dtypes, lazily
     check_known_chunks(X, "X")
     if len(X.chunks[1]) > 1:
         X = X.rechunk({1: -1})
@@ -110,10 +103,8 @@ def _check_weights(sample_weight, rows):
     None for unit weights."""
     if sample_weight is None:
         return None
-    weights = as_dask(sample_weight, "sample_weight", chunks=(rows,))
+    weights = as_real_dask(sample_weight, "sample_weight", chunks=(rows,))
     check_weight_shape(weights.shape, sum(rows))
-    if weights.dtype.kind not in "biuf":
-        raise TypeError(f"sample_weight must hold numbers, got {weights.dtype}")
     return weights.astype(np.float64).rechunk((rows,))
 
 

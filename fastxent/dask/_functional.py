@@ -275,13 +275,26 @@ def _scale_grad(grad, weight, *, weighted_by):
 
 
 def _loss_outputs(
-    block, inputs, *, index, loss_index, reduction, dtype, want_grad, weighted_by
-):
-    """The lazy loss (and gradient) of one block function (:func:`_loss_block`).
+    loss, inputs, *, index, loss_index, sample_index, reduction, want_grad,
+    weighted_by, **options,
+):  # fmt: skip
+    """The lazy loss (and gradient) of ``loss``, one :func:`_loss_block` per
+    block of the blockwise ``inputs`` (the logits along ``index`` first).
 
-    ``dtype`` is the logits', ``weighted_by`` what the in-memory function's
-    error names when a mean's weights sum to 0.
+    ``sample_index`` are the sample axes, along which each block is told
+    where it starts; ``loss_index`` the axes of the per-element losses;
+    ``weighted_by`` what the in-memory function's error names when a mean's
+    weights sum to 0; ``options`` the rest of :func:`_loss_block`'s keywords.
     """
+    dtype = inputs[0].dtype
+    chunks = dict(zip(index, inputs[0].chunks, strict=True))
+    starts = block_indices([chunks[letter] for letter in sample_index])
+    for indices, letter in zip(starts, sample_index, strict=True):
+        inputs = [*inputs, indices, letter]
+    block = functools.partial(
+        _loss_block, n_starts=len(sample_index), loss=loss, reduction=reduction,
+        want_grad=want_grad, sum_ndim=len(loss_index), **options,
+    )  # fmt: skip
     n_outputs = 1 + want_grad + (reduction == "mean")
     adjust = {letter: 1 for letter in loss_index} if reduction != "none" else None
     part_dtype = dtype if reduction == "none" else np.float64
@@ -322,24 +335,19 @@ def _output(outputs, i, index, out_index, dtype, adjust):
     )  # fmt: skip
 
 
-def _sample_weights(sample_weight, shape, chunks, index, per, reduction):
-    """blockwise arguments of the sample weights, as blocks matching
-    ``chunks``, and for the mean of their maximum (see :func:`_loss_block`)."""
+def _sample_weights(sample_weight, logits, index, sample_index, per, reduction):
+    """blockwise arguments of the sample weights, one per entry of the axes
+    ``sample_index`` of ``logits`` (whose axes are ``index``) in blocks
+    matching them, and for the mean of their maximum (see
+    :func:`_loss_block`)."""
     if sample_weight is None:
         return [None, None, None, None]
+    axes = [index.index(letter) for letter in sample_index]
     weights = as_real_dask(sample_weight, "sample_weight")
-    check_sample_weight_shape(weights.shape, shape, per)
-    weights = match_chunks(weights, chunks)
+    check_sample_weight_shape(weights.shape, [logits.shape[i] for i in axes], per)
+    weights = match_chunks(weights, tuple(logits.chunks[i] for i in axes))
     largest = [weights.max(), ""] if reduction == "mean" else [None, None]
-    return [weights, index, *largest]
-
-
-def _starts_args(chunks, index):
-    """blockwise arguments giving each block its first index along ``index``."""
-    args = []
-    for indices, letter in zip(block_indices(chunks), index, strict=True):
-        args += [indices, letter]
-    return args
+    return [weights, sample_index, *largest]
 
 
 # ---------------------------------------------------------------------------
@@ -381,7 +389,7 @@ def _lazy_cross_entropy(call, loss, *, want_grad):
     batch_index = index[:axis] + index[axis + 1 :]
     batch_chunks = logits.chunks[:axis] + logits.chunks[axis + 1 :]
     weights = _sample_weights(
-        call.sample_weight, batch_shape, batch_chunks, batch_index, "sample", reduction
+        call.sample_weight, logits, index, batch_index, "sample", reduction
     )
     target = as_dask(call.target, "target")
     hard = _categorical.is_hard_target(
@@ -394,19 +402,14 @@ def _lazy_cross_entropy(call, loss, *, want_grad):
         _xent_weight, hard=hard, axis=axis, class_weight=class_weight,
         ignore_index=call.ignore_index,
     )  # fmt: skip
-    block = functools.partial(
-        _loss_block, n_starts=len(batch_index), loss=loss,
-        mean_weight=mean_weight, sum_ndim=len(batch_index), reduction=reduction,
-        want_grad=want_grad, per="sample", axis=axis, class_weight=class_weight,
+    inputs = [logits, index, target, batch_index if hard else index, *weights]
+    return _loss_outputs(
+        loss, inputs, index=index, loss_index=batch_index, sample_index=batch_index,
+        reduction=reduction, want_grad=want_grad,
+        weighted_by=_categorical.MEAN_WEIGHTED_BY, mean_weight=mean_weight,
+        per="sample", axis=axis, class_weight=class_weight,
         ignore_index=call.ignore_index, label_smoothing=call.label_smoothing,
         base=call.base, n_threads=threads,
-    )  # fmt: skip
-    inputs = [logits, index, target, batch_index if hard else index, *weights]
-    inputs += _starts_args(batch_chunks, batch_index)
-    return _loss_outputs(
-        block, inputs, index=index, loss_index=batch_index, reduction=reduction,
-        dtype=logits.dtype, want_grad=want_grad,
-        weighted_by=_categorical.MEAN_WEIGHTED_BY,
     )  # fmt: skip
 
 
@@ -450,21 +453,14 @@ def _lazy_binary_cross_entropy(call, loss, *, want_grad):
     target = match_chunks(target, logits.chunks)
     index = _LETTERS[: logits.ndim]
     weights = _sample_weights(
-        call.sample_weight, logits.shape[:1], logits.chunks[:1], index[0],
-        "row of logits", reduction,
-    )  # fmt: skip
+        call.sample_weight, logits, index, index[0], "row of logits", reduction
+    )
     _binary.check_mean_defined(math.prod(logits.shape), reduction)
-    block = functools.partial(
-        _loss_block, n_starts=1, loss=loss, mean_weight=_bce_weight,
-        sum_ndim=logits.ndim, reduction=reduction, want_grad=want_grad,
-        per="row of logits", **options,
-    )  # fmt: skip
-    inputs = [logits, index, target, index, *weights]
-    inputs += _starts_args(logits.chunks[:1], index[0])
     return _loss_outputs(
-        block, inputs, index=index, loss_index=index, reduction=reduction,
-        dtype=logits.dtype, want_grad=want_grad,
-        weighted_by=_binary.MEAN_WEIGHTED_BY,
+        loss, [logits, index, target, index, *weights], index=index,
+        loss_index=index, sample_index=index[0], reduction=reduction,
+        want_grad=want_grad, weighted_by=_binary.MEAN_WEIGHTED_BY,
+        mean_weight=_bce_weight, per="row of logits", **options,
     )  # fmt: skip
 
 

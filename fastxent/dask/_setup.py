@@ -296,15 +296,13 @@ class TrainingData:
         groups = self._groups
         self.class_weight = class_weight
         # Class weights come with moments per class, none with those of all
-        # rows (prepare_fit asks for per-class moments exactly then).
-        if class_weight is None:
-            self.weight_total = float(groups["total"][0])
-            self.weight_max = float(groups["max"][0])
-            self.weight_min = float(groups["min"][0])
-            self.first, self.second = groups["first"][0], groups["second"][0]
-            self.subsample = self._subsample
-            return
-        factors = np.asarray(class_weight, dtype=np.float64)
+        # rows, one group, whose factor 1 leaves its statistics as they are
+        # (prepare_fit asks for per-class moments exactly then).
+        factors = np.ones(1)
+        self.subsample = self._subsample
+        if class_weight is not None:
+            factors = np.asarray(class_weight, dtype=np.float64)
+            self.subsample = None
         with np.errstate(invalid="ignore"):
             self.weight_total = float(factors @ groups["total"])
             # Class weights are non-negative, so each class's extreme weight
@@ -313,7 +311,6 @@ class TrainingData:
             self.weight_min = float((factors * groups["min"]).min())
             self.first = factors @ groups["first"]
             self.second = factors @ groups["second"]
-        self.subsample = None
 
     def encoding(self, positive=None, dtype=np.intp):
         """The :class:`ChunkEncoding` of the fit's targets and weights."""

@@ -96,6 +96,53 @@ def _unit_class_weight(n_classes: int) -> np.ndarray:
     return ones
 
 
+def multinomial_loss_sum(Z, target, row_weight, grad_scale, grad, n_threads):
+    """``sum_i s_i l_i`` of the softmax cross-entropy, on the trusted core.
+
+    Parameters
+    ----------
+    Z : float64 ndarray of shape (n_samples, n_classes)
+    target : ndarray of intp of shape (n_samples,)
+        Class indices in ``[0, n_classes)``.
+    row_weight : ndarray of shape (n_samples,) or (1,)
+        Finite non-negative float64 weights, the class weights included
+        (the kernel's class weights are ones); one entry weights every row.
+    grad_scale : float
+        Factor of the gradient.
+    grad : float64 ndarray of shape (n_samples, n_classes) or None
+        Receives ``grad_scale * dloss/dZ`` when given.
+    n_threads : int
+
+    Returns
+    -------
+    float
+        Raises the public function's ``ValueError`` naming a NaN or +inf logit.
+    """
+    n_classes = Z.shape[1]
+    total = _core.hard_cross_entropy(
+        Z, target, _unit_class_weight(n_classes), float(n_classes), row_weight,
+        0.0, 1.0, grad_scale, None, grad, n_threads,
+    )  # fmt: skip
+    if total != total:  # NaN or +inf logits: the public function names them
+        cross_entropy(Z, target)
+    return total
+
+
+def binomial_loss_sum(Z, target, row_weight, grad_scale, grad, n_threads):
+    """``sum_i s_i l_i`` of the sigmoid cross-entropy, on the trusted core.
+
+    As :func:`multinomial_loss_sum` for ``Z``, ``grad`` and ``target`` of
+    shape (n_samples, 1), ``target`` holding 0.0 / 1.0 (float64).
+    """
+    total = _core.binary_cross_entropy(
+        Z, target, _core.UNIT_WEIGHT, row_weight, 0.0, 1.0, grad_scale, None, grad,
+        n_threads,
+    )  # fmt: skip
+    if total != total:  # NaN logits: the public function names them
+        binary_cross_entropy(Z.reshape(-1), target.reshape(-1))
+    return total
+
+
 class LinearDatafit:
     """What every datafit shares, in memory or on a cluster (``fastxent/dask``):
     its shapes and its Lipschitz bound, from its ``design``."""
@@ -142,6 +189,7 @@ class _LinearCrossEntropy(LinearDatafit):
     def __init__(self, design, target, sample_weight, *, n_threads=None):
         self.design = design
         self.target = target
+        self._kernel_target = self.kernel_target(target)
         self.sample_weight = sample_weight
         self.n_threads = n_threads
         # Resolved once for the trusted core (fastxent._core), as the public
@@ -205,6 +253,13 @@ class _LinearCrossEntropy(LinearDatafit):
         relative = self.sample_weight / self.sample_weight.mean()
         return self.curvature * float((relative * self.design.row_norms_sq()).max())
 
+    def _mean(self, Z, grad):
+        total = self.loss_sum(
+            Z, self._kernel_target, self._row_weight, 1.0 / self._total_weight,
+            grad, self._threads,
+        )  # fmt: skip
+        return total / self._total_weight
+
 
 class MultinomialCrossEntropy(_LinearCrossEntropy):
     """Softmax cross-entropy with one logit per class.
@@ -214,6 +269,7 @@ class MultinomialCrossEntropy(_LinearCrossEntropy):
 
     # The softmax's Hessian diag(p) - p p^T is bounded by I / 2.
     curvature = 0.5
+    loss_sum = staticmethod(multinomial_loss_sum)
 
     def __init__(self, design, target, sample_weight, *, n_classes, n_threads=None):
         super().__init__(design, target, sample_weight, n_threads=n_threads)
@@ -222,12 +278,10 @@ class MultinomialCrossEntropy(_LinearCrossEntropy):
     def _subset_kwargs(self):
         return {"n_classes": self.n_outputs}
 
-    def _mean(self, Z, grad):
-        total = multinomial_loss_sum(
-            Z, self.target, self._row_weight, 1.0 / self._total_weight, grad,
-            self._threads,
-        )  # fmt: skip
-        return total / self._total_weight
+    @staticmethod
+    def kernel_target(target):
+        """The targets as the kernel reads them: the class indices themselves."""
+        return target
 
 
 class BinomialCrossEntropy(_LinearCrossEntropy):
@@ -239,61 +293,9 @@ class BinomialCrossEntropy(_LinearCrossEntropy):
     # The sigmoid's derivative p (1 - p) is at most 1/4.
     curvature = 0.25
     n_outputs = 1
+    loss_sum = staticmethod(binomial_loss_sum)
 
-    def __init__(self, design, target, sample_weight, *, n_threads=None):
-        super().__init__(design, target, sample_weight, n_threads=n_threads)
-        self._target_column = target.reshape(-1, 1)
-
-    def _mean(self, Z, grad):
-        total = binomial_loss_sum(
-            Z, self._target_column, self._row_weight, 1.0 / self._total_weight,
-            grad, self._threads,
-        )  # fmt: skip
-        return total / self._total_weight
-
-
-def multinomial_loss_sum(Z, target, row_weight, grad_scale, grad, n_threads):
-    """``sum_i s_i l_i`` of the softmax cross-entropy, on the trusted core.
-
-    Parameters
-    ----------
-    Z : float64 ndarray of shape (n_samples, n_classes)
-    target : ndarray of intp of shape (n_samples,)
-        Class indices in ``[0, n_classes)``.
-    row_weight : ndarray of shape (n_samples,) or (1,)
-        Finite non-negative float64 weights, the class weights included
-        (the kernel's class weights are ones); one entry weights every row.
-    grad_scale : float
-        Factor of the gradient.
-    grad : float64 ndarray of shape (n_samples, n_classes) or None
-        Receives ``grad_scale * dloss/dZ`` when given.
-    n_threads : int
-
-    Returns
-    -------
-    float
-        Raises the public function's ``ValueError`` naming a NaN or +inf logit.
-    """
-    n_classes = Z.shape[1]
-    total = _core.hard_cross_entropy(
-        Z, target, _unit_class_weight(n_classes), float(n_classes), row_weight,
-        0.0, 1.0, grad_scale, None, grad, n_threads,
-    )  # fmt: skip
-    if total != total:  # NaN or +inf logits: the public function names them
-        cross_entropy(Z, target)
-    return total
-
-
-def binomial_loss_sum(Z, target, row_weight, grad_scale, grad, n_threads):
-    """``sum_i s_i l_i`` of the sigmoid cross-entropy, on the trusted core.
-
-    As :func:`multinomial_loss_sum` for ``Z``, ``grad`` and ``target`` of
-    shape (n_samples, 1), ``target`` holding 0.0 / 1.0 (float64).
-    """
-    total = _core.binary_cross_entropy(
-        Z, target, _core.UNIT_WEIGHT, row_weight, 0.0, 1.0, grad_scale, None, grad,
-        n_threads,
-    )  # fmt: skip
-    if total != total:  # NaN logits: the public function names them
-        binary_cross_entropy(Z.reshape(-1), target.reshape(-1))
-    return total
+    @staticmethod
+    def kernel_target(target):
+        """The targets as the kernel reads them: one column, beside ``Z``'s."""
+        return target.reshape(-1, 1)
