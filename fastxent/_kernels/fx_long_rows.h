@@ -122,58 +122,50 @@ FX_DEFINE_LONG_ROW_MAX(float, f32)
 FX_DEFINE_LONG_ROW_MAX(double, f64)
 
 /*
- * Pass 2 over entries [0, n) of z, counting those from `counted` on:
- * adds to *s the e_k = 2^64 exp(z_k - m) of entries below the maximum and
- * to *n_top the entries at it, with e_k written to grad when asked for. A
- * NaN entry makes *s NaN (it adds z_k - m, which is 0 for the maximum).
+ * The exp of pass 2 for each row type: float rows 2^64 exp(z - m) with z - m
+ * taken exactly (above); double rows exp(z - m) from the double exp, z - m
+ * rounded (the |d| ulp the float64 bounds allow).
  */
-FX_ALWAYS_INLINE void fx_long_row_sum_part_f32(const float *z, Py_ssize_t n,
-                                               Py_ssize_t counted, float m,
-                                               float *grad, const int want_grad,
-                                               double *s, Py_ssize_t *n_top)
+FX_ALWAYS_INLINE float fx_long_exp_f32(float z, float m)
 {
-    double sum = 0.0;
-    int top = 0;
-#pragma omp simd reduction(+ : sum, top)
-    for (Py_ssize_t k = 0; k < n; k++) {
-        float e = fx_expf_of_difference(z[k], m);
-        if (want_grad)
-            grad[k] = e;
-        /* Selected in float lanes, then widened: one conversion. */
-        float term = z[k] < m ? e : z[k] - m;
-        sum += k >= counted ? (double)term : 0.0;
-        top += k >= counted && z[k] == m;
-    }
-    *s += sum;
-    *n_top += top;
+    return fx_expf_of_difference(z, m);
+}
+
+FX_ALWAYS_INLINE double fx_long_exp_f64(double z, double m)
+{
+    return fx_exp_for_f64(z - m);
 }
 
 /*
- * The same for a double row, with e_k = exp(z_k - m) from the double exp
- * (z_k - m rounded: the |d| ulp the float64 bounds allow) and the count in
- * lanes as wide as the values'.
+ * Pass 2 over entries [0, n) of z, counting those from `counted` on:
+ * adds to *s the e_k (fx_long_exp) of entries below the maximum and to
+ * *n_top the entries at it, with e_k written to grad when asked for. A NaN
+ * entry makes *s NaN (it adds z_k - m, which is 0 for the maximum). The term
+ * is selected in T's lanes, then widened (for float, one conversion), and
+ * the count runs in lanes as wide as T's (COUNT).
  */
-FX_ALWAYS_INLINE void fx_long_row_sum_part_f64(const double *z, Py_ssize_t n,
-                                               Py_ssize_t counted, double m,
-                                               double *grad,
-                                               const int want_grad, double *s,
-                                               Py_ssize_t *n_top)
-{
-    double sum = 0.0;
-    Py_ssize_t top = 0;
-#pragma omp simd reduction(+ : sum, top)
-    for (Py_ssize_t k = 0; k < n; k++) {
-        double d = z[k] - m;
-        double e = fx_exp_for_f64(d);
-        if (want_grad)
-            grad[k] = e;
-        double term = z[k] < m ? e : d;
-        sum += k >= counted ? term : 0.0;
-        top += k >= counted && z[k] == m;
+#define FX_DEFINE_LONG_ROW_SUM_PART(T, SUFFIX, COUNT)                         \
+    FX_ALWAYS_INLINE void fx_long_row_sum_part_##SUFFIX(                      \
+        const T *z, Py_ssize_t n, Py_ssize_t counted, T m, T *grad,           \
+        const int want_grad, double *s, Py_ssize_t *n_top)                    \
+    {                                                                         \
+        double sum = 0.0;                                                     \
+        COUNT top = 0;                                                        \
+        _Pragma("omp simd reduction(+ : sum, top)")                           \
+        for (Py_ssize_t k = 0; k < n; k++) {                                  \
+            T e = fx_long_exp_##SUFFIX(z[k], m);                              \
+            if (want_grad)                                                    \
+                grad[k] = e;                                                  \
+            T term = z[k] < m ? e : z[k] - m;                                 \
+            sum += k >= counted ? (double)term : 0.0;                         \
+            top += k >= counted && z[k] == m;                                 \
+        }                                                                     \
+        *s += sum;                                                            \
+        *n_top += top;                                                        \
     }
-    *s += sum;
-    *n_top += top;
-}
+
+FX_DEFINE_LONG_ROW_SUM_PART(float, f32, int)
+FX_DEFINE_LONG_ROW_SUM_PART(double, f64, Py_ssize_t)
 
 /* Pass 2 over all of a row: the vector loop, then the tail vector. */
 #define FX_DEFINE_LONG_ROW_PIECE(T, SUFFIX)                                   \
@@ -308,7 +300,7 @@ FX_ALWAYS_INLINE int fx_long_row_scale_ok_f64(double c)
         const int want_grad, double *gap, double *sum)                        \
     {                                                                         \
         *gap = *sum = NAN;                                                    \
-        if (y < 0 || n > INT_MAX) /* ignored; n_top counts in int */          \
+        if (y < 0 || n > INT_MAX) /* ignored; float rows count in int */      \
             return;                                                           \
         T m = fx_long_row_max_##SUFFIX(row, n);                               \
         if (!(m > -INFINITY && m < INFINITY))                                 \
