@@ -92,28 +92,18 @@ FX_ALWAYS_INLINE float fx_expf_of_difference(float z, float m)
  * lanes entries, then once over the last `lanes` entries (the row has
  * more than SHORT_ROW = 16 of them), where the entries below n_main, seen
  * already, count for nothing. A scalar loop over the remainder would cost
- * as much as the whole vector loop of a row of 100 classes. FX_TAIL is the
- * float lanes of the clone's vectors, so a float row's tail is one vector,
- * and FX_TAIL_f64 a double row's.
+ * as much as the whole vector loop of a row of 100 classes. The tail is one
+ * vector of the clone's (FX_LANES_*, fx_math.h).
  */
-#if defined(__AVX512F__)
-#define FX_TAIL 16
-#elif defined(__AVX2__)
-#define FX_TAIL 8
-#else
-#define FX_TAIL 4
-#endif
-#define FX_TAIL_f32 FX_TAIL
-#define FX_TAIL_f64 (FX_TAIL / 2)
 
 /* Pass 1: max(z) in T's lanes (a maximum is exact in any precision). */
 #define FX_DEFINE_LONG_ROW_MAX(T, SUFFIX)                                     \
-    FX_ALWAYS_INLINE T fx_long_row_max_##SUFFIX(const T *z, Py_ssize_t n)    \
+    FX_ALWAYS_INLINE T fx_long_row_max_##SUFFIX(const T *z, Py_ssize_t n)     \
     {                                                                         \
-        T m = (T)fx_row_max_##SUFFIX(z, n - n % FX_TAIL_##SUFFIX);            \
-        const T *tail = z + n - FX_TAIL_##SUFFIX;                             \
+        T m = (T)fx_row_max_##SUFFIX(z, n - n % FX_LANES_##SUFFIX);           \
+        const T *tail = z + n - FX_LANES_##SUFFIX;                            \
         _Pragma("omp simd reduction(max : m)")                                \
-        for (int k = 0; k < FX_TAIL_##SUFFIX; k++)                            \
+        for (int k = 0; k < FX_LANES_##SUFFIX; k++)                           \
             m = tail[k] > m ? tail[k] : m;                                    \
         return m;                                                             \
     }
@@ -137,56 +127,87 @@ FX_ALWAYS_INLINE double fx_long_exp_f64(double z, double m)
 }
 
 /*
- * Pass 2 over entries [0, n) of z, counting those from `counted` on:
- * adds to *s the e_k (fx_long_exp) of entries below the maximum and to
- * *n_top the entries at it, with e_k written to grad when asked for. A NaN
- * entry makes *s NaN (it adds z_k - m, which is 0 for the maximum). The term
- * is selected in T's lanes, then widened (for float, one conversion), and
- * the count runs in lanes as wide as T's (COUNT).
+ * Pass 2: one entry's term. Adds to `acc` the e_k (fx_long_exp) of an entry
+ * below the maximum and to `top` 1 for an entry at it, unless `seen` (an
+ * entry the tail vector meets a second time); e_k is written to grad when
+ * asked for. A NaN entry makes acc NaN (it adds z_k - m, which is 0 for the
+ * maximum). The term is selected in T's lanes, then widened (for float, one
+ * conversion). `seen` enters by `&`, not `&&`: a branch would keep GCC from
+ * vectorising the loop.
  */
-#define FX_DEFINE_LONG_ROW_SUM_PART(T, SUFFIX, COUNT)                         \
-    FX_ALWAYS_INLINE void fx_long_row_sum_part_##SUFFIX(                      \
-        const T *z, Py_ssize_t n, Py_ssize_t counted, T m, T *grad,           \
-        const int want_grad, double *s, Py_ssize_t *n_top)                    \
-    {                                                                         \
-        double sum = 0.0;                                                     \
-        COUNT top = 0;                                                        \
-        _Pragma("omp simd reduction(+ : sum, top)")                           \
-        for (Py_ssize_t k = 0; k < n; k++) {                                  \
-            T e = fx_long_exp_##SUFFIX(z[k], m);                              \
-            if (want_grad)                                                    \
-                grad[k] = e;                                                  \
-            T term = z[k] < m ? e : z[k] - m;                                 \
-            sum += k >= counted ? (double)term : 0.0;                         \
-            top += k >= counted && z[k] == m;                                 \
-        }                                                                     \
-        *s += sum;                                                            \
-        *n_top += top;                                                        \
-    }
+#define FX_LONG_ROW_TERM(T, SUFFIX, z, k, m, grad, want_grad, seen, acc,      \
+                         top)                                                 \
+    do {                                                                      \
+        T e = fx_long_exp_##SUFFIX(z[k], m);                                  \
+        if (want_grad)                                                        \
+            grad[k] = e;                                                      \
+        T term = z[k] < m ? e : z[k] - m;                                     \
+        acc += (seen) ? 0.0 : (double)term;                                   \
+        top += !(seen) & (z[k] == m);                                         \
+    } while (0)
 
-FX_DEFINE_LONG_ROW_SUM_PART(float, f32, int)
-FX_DEFINE_LONG_ROW_SUM_PART(double, f64, Py_ssize_t)
-
-/* Pass 2 over all of a row: the vector loop, then the tail vector. */
-#define FX_DEFINE_LONG_ROW_PIECE(T, SUFFIX)                                   \
+/*
+ * Pass 2 over a row: the vector loop, then the tail vector, both into the
+ * same per-lane sums, which are then added as a tree: one reduction per
+ * row, of log2(lanes) steps. With `ahead` > 0 the vector loop also asks for
+ * the cache lines `ahead` entries on, those of the next row (and of its
+ * gradient row, to be written): passes 1 and 2 of a row otherwise wait for
+ * memory and compute in turn, where a row of many classes comes from
+ * memory, not cache. The hardware's own prefetcher streams short rows in
+ * time; for them `ahead` is 0. An `omp simd reduction` adds its lanes one
+ * after another instead, a chain of 16 dependent additions after each of
+ * the two loops, and GCC left its tail loop scalar. The count runs in lanes
+ * as wide as T's (COUNT).
+ */
+#define FX_DEFINE_LONG_ROW_PIECE(T, SUFFIX, COUNT)                            \
     FX_ALWAYS_INLINE double fx_long_row_piece_##SUFFIX(                       \
-        const T *z, Py_ssize_t n, T m, T *grad, const int want_grad,          \
-        Py_ssize_t *n_top)                                                    \
+        const T *z, Py_ssize_t n, Py_ssize_t ahead, T m, T *grad,             \
+        const int want_grad, Py_ssize_t *n_top)                               \
     {                                                                         \
-        const Py_ssize_t lanes = FX_TAIL_##SUFFIX;                            \
-        Py_ssize_t n_main = n - n % lanes;                                    \
-        double s = 0.0;                                                       \
-        fx_long_row_sum_part_##SUFFIX(z, n_main, 0, m, grad, want_grad, &s,   \
-                                      n_top);                                 \
-        if (n_main < n)                                                       \
-            fx_long_row_sum_part_##SUFFIX(                                    \
-                z + n - lanes, lanes, n_main - (n - lanes), m,                \
-                want_grad ? grad + n - lanes : NULL, want_grad, &s, n_top);   \
-        return s;                                                             \
+        enum { LANES = FX_LANES_##SUFFIX };                                   \
+        Py_ssize_t n_main = n - n % LANES;                                    \
+        double acc[LANES] = {0};                                              \
+        COUNT top[LANES] = {0};                                               \
+        for (Py_ssize_t j = 0; j < n_main; j += LANES) {                      \
+            if (ahead > 0) {                                                  \
+                FX_PREFETCH(z, j + ahead, 0);                                 \
+                if (want_grad)                                                \
+                    FX_PREFETCH(grad, j + ahead, 1);                          \
+            }                                                                 \
+            _Pragma("omp simd")                                               \
+            for (int l = 0; l < LANES; l++)                                   \
+                FX_LONG_ROW_TERM(T, SUFFIX, z, j + l, m, grad, want_grad, 0,  \
+                                 acc[l], top[l]);                             \
+        }                                                                     \
+        if (n_main < n) {                                                     \
+            const T *z_tail = z + n - LANES;                                  \
+            T *grad_tail = want_grad ? grad + n - LANES : NULL;               \
+            int seen = (int)(n_main - (n - LANES));                           \
+            _Pragma("omp simd")                                               \
+            for (int l = 0; l < LANES; l++)                                   \
+                FX_LONG_ROW_TERM(T, SUFFIX, z_tail, l, m, grad_tail,          \
+                                 want_grad, l < seen, acc[l], top[l]);        \
+        }                                                                     \
+        for (int width = LANES / 2; width > 0; width /= 2)                    \
+            for (int l = 0; l < width; l++) {                                 \
+                acc[l] += acc[l + width];                                     \
+                top[l] += top[l + width];                                     \
+            }                                                                 \
+        *n_top += top[0];                                                     \
+        return acc[0];                                                        \
     }
 
-FX_DEFINE_LONG_ROW_PIECE(float, f32)
-FX_DEFINE_LONG_ROW_PIECE(double, f64)
+FX_DEFINE_LONG_ROW_PIECE(float, f32, int)
+FX_DEFINE_LONG_ROW_PIECE(double, f64, Py_ssize_t)
+
+/* The prefetch distance of pass 2 (above): one row, for rows of at least
+   FX_PREFETCH_ROW_BYTES. The next row of the last row of a block may lie
+   past the logits' end: a prefetch never faults. */
+#define FX_PREFETCH_ROW_BYTES 1024
+FX_ALWAYS_INLINE Py_ssize_t fx_long_row_ahead(Py_ssize_t n, size_t size)
+{
+    return (size_t)n * size >= FX_PREFETCH_ROW_BYTES ? n : 0;
+}
 
 /* s = sum of e_k over z_k < m plus (number of z_k == m) - 1; NaN for a
    row holding NaN. The float row's running sums in double lanes are far
@@ -196,24 +217,26 @@ FX_ALWAYS_INLINE double fx_long_row_sum_f32(const float *z, Py_ssize_t n,
                                             const int want_grad)
 {
     Py_ssize_t n_top = 0;
-    double s = fx_long_row_piece_f32(z, n, m, grad, want_grad, &n_top);
+    double s = fx_long_row_piece_f32(z, n, fx_long_row_ahead(n, sizeof *z), m,
+                                     grad, want_grad, &n_top);
     return s * (1.0 / FX_EXP_SCALE) + (double)(n_top - 1);
 }
 
 /* The double row's sum of pieces of at most 256 entries, pairwise, as in
    fx_exp_sum_inplace: its error grows like log(n), not n. */
-static double fx_long_row_pieces_f64(const double *z, Py_ssize_t n, double m,
-                                     double *grad, const int want_grad,
-                                     Py_ssize_t *n_top)
+static double fx_long_row_pieces_f64(const double *z, Py_ssize_t n,
+                                     Py_ssize_t ahead, double m, double *grad,
+                                     const int want_grad, Py_ssize_t *n_top)
 {
     if (n > 256) {
         Py_ssize_t half = (n / 2 + 7) & ~(Py_ssize_t)7;
-        return fx_long_row_pieces_f64(z, half, m, grad, want_grad, n_top) +
-               fx_long_row_pieces_f64(z + half, n - half, m,
+        return fx_long_row_pieces_f64(z, half, ahead, m, grad, want_grad,
+                                      n_top) +
+               fx_long_row_pieces_f64(z + half, n - half, ahead, m,
                                       want_grad ? grad + half : NULL,
                                       want_grad, n_top);
     }
-    return fx_long_row_piece_f64(z, n, m, grad, want_grad, n_top);
+    return fx_long_row_piece_f64(z, n, ahead, m, grad, want_grad, n_top);
 }
 
 FX_ALWAYS_INLINE double fx_long_row_sum_f64(const double *z, Py_ssize_t n,
@@ -221,7 +244,8 @@ FX_ALWAYS_INLINE double fx_long_row_sum_f64(const double *z, Py_ssize_t n,
                                             const int want_grad)
 {
     Py_ssize_t n_top = 0;
-    double s = fx_long_row_pieces_f64(z, n, m, grad, want_grad, &n_top);
+    double s = fx_long_row_pieces_f64(z, n, fx_long_row_ahead(n, sizeof *z),
+                                      m, grad, want_grad, &n_top);
     return s + (double)(n_top - 1);
 }
 
@@ -245,14 +269,14 @@ FX_ALWAYS_INLINE void fx_long_row_grad_f32(float *grad, Py_ssize_t n,
                                            Py_ssize_t y, double s,
                                            double grad_scale)
 {
-    Py_ssize_t n_main = n - n % FX_TAIL_f32;
+    Py_ssize_t n_main = n - n % FX_LANES_f32;
     double inv = 1.0 / (1.0 + s);
     double c = grad_scale * inv * (1.0 / FX_EXP_SCALE);
     double e_y = (double)grad[y] * (1.0 / FX_EXP_SCALE);
     fx_long_row_scale_part(grad, n_main, 0, c);
     if (n_main < n)
-        fx_long_row_scale_part(grad + n - FX_TAIL_f32, FX_TAIL_f32,
-                               n_main - (n - FX_TAIL_f32), c);
+        fx_long_row_scale_part(grad + n - FX_LANES_f32, FX_LANES_f32,
+                               n_main - (n - FX_LANES_f32), c);
     grad[y] = (float)(-grad_scale * (((1.0 - e_y) + s) * inv));
 }
 
@@ -345,7 +369,7 @@ FX_DEFINE_LONG_ROW(double, f64)
                                  weight_step, loss_scale, loss_out + r0);     \
         }                                                                     \
     }                                                                         \
-    /* The gradient's presence as a constant flag, as in fx_two_class.h. */ \
+    /* The gradient's presence as a constant flag, as in fx_two_class.h. */   \
     FX_LOOP static void fx_long_rows_hard_##SUFFIX(                           \
         const T *z, Py_ssize_t n_rows, Py_ssize_t n, const Py_ssize_t *labels, \
         const double *class_weight, const double *sample_weight,              \

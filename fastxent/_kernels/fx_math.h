@@ -26,6 +26,31 @@
 #define FX_ALWAYS_INLINE static inline
 #endif
 
+/* Lanes of the clone's vectors for float and for double entries: the
+   target's widest vectors (AVX-512 clones are built to use all 512 bits). */
+#if defined(__AVX512F__)
+#define FX_LANES_f32 16
+#define FX_LANES_f64 8
+#elif defined(__AVX2__)
+#define FX_LANES_f32 8
+#define FX_LANES_f64 4
+#else
+#define FX_LANES_f32 4
+#define FX_LANES_f64 2
+#endif
+
+/* Ask for the cache line holding x[offset] ahead of its use (a hint, which
+   never faults: the address may lie past the array, so it is formed as an
+   integer, not by pointer arithmetic). */
+#if defined(__GNUC__) || defined(__clang__)
+#define FX_PREFETCH(x, offset, for_write)                                     \
+    __builtin_prefetch(                                                       \
+        (const void *)((uintptr_t)(x) + (uintptr_t)(offset) * sizeof *(x)),   \
+        (for_write), 3)
+#else
+#define FX_PREFETCH(x, offset, for_write) ((void)0)
+#endif
+
 /*
  * exp(x) for x <= 0, x = -inf or NaN.
  *
