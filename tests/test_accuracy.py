@@ -44,6 +44,12 @@ random rows (``lse - z_y``) and 5.7e2 for log_softmax (``z - lse``).
     binary, float32, loss and gradient            1       0.50
     logsumexp / log_softmax, confident           64      18.4
     logsumexp / log_softmax, random               4       2.18
+    long rows, logsumexp / log_softmax, random    4       2.61
+    long rows, logsumexp / log_softmax, confid.  64      16.3
+    long rows, softmax, random / confident    4 + |d|     2.57 / 1.00 beyond |d|
+    float32 long rows, logsumexp                  2       1.28
+    float32 long rows, log_softmax                2       1.28
+    float32 long rows, softmax                    2       1.63
     softmax, confident                        4 + |d|     0.99 beyond |d|
     softmax, random                           4 + |d|     1.91 beyond |d|
     logsumexp with b > 0, random                  4       1.13
@@ -768,6 +774,48 @@ def test_log_sum_exp_family_random_rows(rng):
     excess = ulp_error(probs, exact, F64) - _gaps(logits)
     record("softmax, random, beyond |d_j|", float(excess.max()))
     assert excess.max() <= 4
+
+
+def test_log_sum_exp_family_long_rows(rng):
+    """Rows of more than 16 entries (the passes of fx_long_softmax.h, no
+    scratch row) meet the bounds of the short rows above."""
+    for case, logits in (
+        ("random", _random_rows(rng, 200, 40)[0]),
+        ("confident", _confident_rows(rng, 100, 64)[0]),
+    ):
+        lse = fastxent.logsumexp(logits, axis=-1)
+        log_p = fastxent.log_softmax(logits, axis=-1)
+        err = max_ulp_error(lse, [mp_logsumexp(z) for z in logits], F64)
+        err = max(err, max_ulp_error(log_p, [mp_log_softmax(z) for z in logits], F64))
+        record(f"long rows, logsumexp / log_softmax, {case}", err)
+        assert err <= (4 if case == "random" else 64)
+        probs = fastxent.softmax(logits, axis=-1)
+        excess = ulp_error(probs, [mp_softmax(z) for z in logits], F64) - _gaps(logits)
+        record(f"long rows, softmax, {case}, beyond |d_j|", float(excess.max()))
+        assert excess.max() <= 4
+
+
+def test_float32_long_rows_log_sum_exp_family_within_2_ulp(rng):
+    """float32 rows of more than 16 entries: logsumexp, log_softmax and softmax
+    within 2 float32 ULP (float32 lanes, as the cross-entropy's long rows)."""
+    for case, logits, _ in _float32_long_rows(rng):
+        log_p = [mp_log_softmax(z) for z in logits]
+        results = {
+            "logsumexp": (
+                fastxent.logsumexp(logits, axis=-1),
+                [mp_logsumexp(z) for z in logits],
+            ),
+            "log_softmax": (fastxent.log_softmax(logits, axis=-1), log_p),
+            "softmax": (
+                fastxent.softmax(logits, axis=-1),
+                [[mpmath.exp(v) for v in row] for row in log_p],
+            ),
+        }
+        for name, (computed, exact) in results.items():
+            assert computed.dtype == F32
+            err = max_ulp_error(computed, exact, F32)
+            record(f"float32 long rows, {case}, {name}", err)
+            assert err <= 2, (case, name)
 
 
 def test_sum_reduction_over_a_million_rows_is_accurate(rng):

@@ -260,39 +260,56 @@ FX_ALWAYS_INLINE void fx_long_row_scale_part(float *grad, Py_ssize_t n,
     }
 }
 
-/*
- * Pass 3: grad_k = c e_k 2^-64 with c = a_y w / (1 + s) (grad_scale holds
- * a_y w and the caller's scale), each product made in double and rounded
- * once; the label's entry is -a_y w ((1 - e_y) + s) / (1 + s).
- */
-FX_ALWAYS_INLINE void fx_long_row_grad_f32(float *grad, Py_ssize_t n,
-                                           Py_ssize_t y, double s,
-                                           double grad_scale)
+/* row[k] = e_k c 2^-64 for a float row of 2^64-scaled e_k (pass 2), and
+   row[k] = e_k c for a double row: the product made in double, rounded
+   once. */
+FX_ALWAYS_INLINE void fx_long_row_scale_f32(float *row, Py_ssize_t n,
+                                            double c)
 {
     Py_ssize_t n_main = n - n % FX_LANES_f32;
-    double inv = 1.0 / (1.0 + s);
-    double c = grad_scale * inv * (1.0 / FX_EXP_SCALE);
-    double e_y = (double)grad[y] * (1.0 / FX_EXP_SCALE);
-    fx_long_row_scale_part(grad, n_main, 0, c);
+    c *= 1.0 / FX_EXP_SCALE;
+    fx_long_row_scale_part(row, n_main, 0, c);
     if (n_main < n)
-        fx_long_row_scale_part(grad + n - FX_LANES_f32, FX_LANES_f32,
+        fx_long_row_scale_part(row + n - FX_LANES_f32, FX_LANES_f32,
                                n_main - (n - FX_LANES_f32), c);
-    grad[y] = (float)(-grad_scale * (((1.0 - e_y) + s) * inv));
 }
 
-/* The same for a double row, whose e_k are exp(z_k - m) unscaled. */
-FX_ALWAYS_INLINE void fx_long_row_grad_f64(double *grad, Py_ssize_t n,
-                                           Py_ssize_t y, double s,
-                                           double grad_scale)
+FX_ALWAYS_INLINE void fx_long_row_scale_f64(double *row, Py_ssize_t n,
+                                            double c)
 {
-    double inv = 1.0 / (1.0 + s);
-    double c = grad_scale * inv;
-    double e_y = grad[y];
 #pragma omp simd
     for (Py_ssize_t k = 0; k < n; k++)
-        grad[k] *= c;
-    grad[y] = -grad_scale * (((1.0 - e_y) + s) * inv);
+        row[k] *= c;
 }
+
+/* e_y, unscaled, of a row pass 2 wrote. */
+FX_ALWAYS_INLINE double fx_long_row_e_f32(const float *row, Py_ssize_t y)
+{
+    return (double)row[y] * (1.0 / FX_EXP_SCALE);
+}
+
+FX_ALWAYS_INLINE double fx_long_row_e_f64(const double *row, Py_ssize_t y)
+{
+    return row[y];
+}
+
+/*
+ * Pass 3: grad_k = c e_k with c = a_y w / (1 + s) (grad_scale holds a_y w
+ * and the caller's scale); the label's entry is -a_y w ((1 - e_y) + s) /
+ * (1 + s), which subtracts nothing close to 1.
+ */
+#define FX_DEFINE_LONG_ROW_GRAD(T, SUFFIX)                                    \
+    FX_ALWAYS_INLINE void fx_long_row_grad_##SUFFIX(                          \
+        T *grad, Py_ssize_t n, Py_ssize_t y, double s, double grad_scale)     \
+    {                                                                         \
+        double inv = 1.0 / (1.0 + s);                                         \
+        double e_y = fx_long_row_e_##SUFFIX(grad, y);                         \
+        fx_long_row_scale_##SUFFIX(grad, n, grad_scale * inv);                \
+        grad[y] = (T)(-grad_scale * (((1.0 - e_y) + s) * inv));               \
+    }
+
+FX_DEFINE_LONG_ROW_GRAD(float, f32)
+FX_DEFINE_LONG_ROW_GRAD(double, f64)
 
 /* Whether pass 3 may scale a row's e_k by c. A float row's e_k were
    flushed to 0 below 2^-131 relative, which a large c could lift into

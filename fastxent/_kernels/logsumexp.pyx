@@ -2,9 +2,10 @@
 # cython: cdivision=True, initializedcheck=False
 """Row kernels for logsumexp, softmax and log_softmax.
 
-Each block of rows goes through ``exp_block`` (``_row.pxd``), which gives
-every row its maximum ``m``, ``exp(z - m)`` and the tail sum ``s`` of all
-but one maximal entry, so that
+Each row gets its maximum ``m``, ``exp(z - m)`` and the tail sum ``s`` of
+all but one maximal entry (rows of more than ``SHORT_ROW`` entries from the
+passes of ``fx_long_softmax.h``, with no scratch row, others by blocks
+through ``exp_block``, ``_row.pxd``), so that
 
     logsumexp(z) = m + log1p(s),    log_softmax(z) = (z - m) - log1p(s),
     softmax(z) = exp(z - m) / (1 + s).
@@ -24,6 +25,7 @@ from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, NAN, isnan
 
 from fastxent._kernels._row cimport (
+    SHORT_ROW,
     BlockScratch,
     block_scratch,
     block_scratch_size,
@@ -34,10 +36,35 @@ from fastxent._kernels._row cimport (
 )
 
 
-cdef enum Output:
-    LOGSUMEXP
-    SOFTMAX
-    LOG_SOFTMAX
+cdef extern from "fx_long_softmax.h" nogil:
+    ctypedef enum Output "fx_output":
+        LOGSUMEXP "FX_LOGSUMEXP"
+        SOFTMAX "FX_SOFTMAX"
+        LOG_SOFTMAX "FX_LOG_SOFTMAX"
+    void fx_long_softmax_f32(
+        const float* z, Py_ssize_t n_rows, Py_ssize_t n, Output what, double* s,
+        double* lse, float* out,
+    )
+    void fx_long_softmax_f64(
+        const double* z, Py_ssize_t n_rows, Py_ssize_t n, Output what, double* s,
+        double* lse, double* out,
+    )
+
+
+cdef inline void long_rows(
+    Output what,
+    const floating* z,       # IN (n_rows, n), n > SHORT_ROW
+    Py_ssize_t n_rows,
+    Py_ssize_t n,
+    double* s,               # OUT (n_rows,), NaN where the row is not finished
+    double* lse,             # OUT (n_rows,) for LOGSUMEXP, else NULL
+    floating* out,           # OUT (n_rows, n) for the others, else NULL
+) noexcept nogil:
+    """Rows of more than SHORT_ROW entries without a scratch row (fx_long_softmax.h)."""
+    if floating is float:
+        fx_long_softmax_f32(z, n_rows, n, what, s, lse, out)
+    else:
+        fx_long_softmax_f64(z, n_rows, n, what, s, lse, out)
 
 
 cdef inline void finish_row(
@@ -96,19 +123,40 @@ cdef void rows_kernel(
     if n_blocks == 0:
         return
     n_threads = threads_for(n_rows * n, n_blocks, n_threads)
-    cdef double[:, ::1] scratch = np.empty((n_threads, block_scratch_size(block, n)))
-    cdef BlockScratch b
-    cdef Py_ssize_t bl, t, r, i, start, rows
+    # Per thread: a block's scratch, and one row's for the rows long_rows
+    # hands back (those holding NaN or +inf, or all -inf).
+    cdef Py_ssize_t block_size = block_scratch_size(block, n)
+    cdef double[:, ::1] scratch = np.empty(
+        (n_threads, block_size + block_scratch_size(1, n))
+    )
+    cdef BlockScratch b, row
+    cdef Py_ssize_t bl, t, r, i, j, start, rows
+    cdef bint long_row = n > SHORT_ROW
     for bl in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
         t = threadid()
         b = block_scratch(&scratch[t, 0], block, n)
         start = bl * block
         rows = min(block, n_rows - start)
-        exp_block(&a[start, 0], rows, n, b)
+        if long_row:
+            long_rows(
+                what, &a[start, 0], rows, n, b.s,
+                lse_base + start if lse_base != NULL else NULL,
+                out_base + start * n if out_base != NULL else NULL,
+            )
+        else:
+            exp_block(&a[start, 0], rows, n, b)
         for r in range(rows):
             i = start + r
+            row = b
+            j = r
+            if long_row:
+                if not isnan(b.s[r]):
+                    continue
+                row = block_scratch(&scratch[t, block_size], 1, n)
+                exp_block(&a[i, 0], 1, n, row)
+                j = 0
             finish_row(
-                what, &a[i, 0], b.e + r * n, b.m[r], b.s[r], b.tail[r], n,
+                what, &a[i, 0], row.e + j * n, row.m[j], row.s[j], row.tail[j], n,
                 lse_base + i if lse_base != NULL else NULL,
                 out_base + i * n if out_base != NULL else NULL,
             )
