@@ -334,16 +334,39 @@ FX_ALWAYS_INLINE int fx_long_row_scale_ok_f64(double c)
  */
 #define FX_LONG_CHUNK 32
 
-/* The passes of one row; its gap and s, or NaN where it is handed back. */
+/*
+ * Pass 1 of row r of a chunk of `rows`. Pass 2 waits for the maximum, the
+ * end of a chain of dependent operations (a reduction across lanes); rows
+ * too short to be prefetched (fx_long_row_ahead) take it one row early,
+ * into *next, so that it runs while the row before is summed. Prefetched
+ * rows keep the order: their maximum would otherwise come before the
+ * prefetch that brings them.
+ */
+#define FX_DEFINE_LONG_CHUNK_MAX(T, SUFFIX)                                   \
+    FX_ALWAYS_INLINE T fx_long_chunk_max_##SUFFIX(                            \
+        const T *z, Py_ssize_t n, Py_ssize_t r, Py_ssize_t rows, T *next)     \
+    {                                                                         \
+        if (fx_long_row_ahead(n, sizeof *z) > 0)                              \
+            return fx_long_row_max_##SUFFIX(z + r * n, n);                    \
+        T m = r == 0 ? fx_long_row_max_##SUFFIX(z, n) : *next;                \
+        if (r + 1 < rows)                                                     \
+            *next = fx_long_row_max_##SUFFIX(z + (r + 1) * n, n);             \
+        return m;                                                             \
+    }
+
+FX_DEFINE_LONG_CHUNK_MAX(float, f32)
+FX_DEFINE_LONG_CHUNK_MAX(double, f64)
+
+/* Passes 2 and 3 of a row of maximum m; its gap and s, or NaN where it is
+   handed back. */
 #define FX_DEFINE_LONG_ROW(T, SUFFIX)                                         \
     FX_ALWAYS_INLINE void fx_long_row_##SUFFIX(                               \
         const T *row, Py_ssize_t n, Py_ssize_t y, double c, T *grad_row,      \
-        const int want_grad, double *gap, double *sum)                        \
+        const int want_grad, T m, double *gap, double *sum)                   \
     {                                                                         \
         *gap = *sum = NAN;                                                    \
         if (y < 0 || n > INT_MAX) /* ignored; float rows count in int */      \
             return;                                                           \
-        T m = fx_long_row_max_##SUFFIX(row, n);                               \
         if (!(m > -INFINITY && m < INFINITY))                                 \
             return; /* all -inf, a +inf, or only NaN */                       \
         if (want_grad && !fx_long_row_scale_ok_##SUFFIX(c))                   \
@@ -371,15 +394,18 @@ FX_DEFINE_LONG_ROW(double, f64)
         for (Py_ssize_t r0 = 0; r0 < n_rows; r0 += FX_LONG_CHUNK) {           \
             Py_ssize_t rows = n_rows - r0 < FX_LONG_CHUNK ? n_rows - r0       \
                                                            : FX_LONG_CHUNK;   \
+            T next_max = 0;                                                   \
             for (Py_ssize_t r = 0; r < rows; r++) {                           \
                 Py_ssize_t i = r0 + r, y = labels[i];                         \
+                T m = fx_long_chunk_max_##SUFFIX(z + r0 * n, n, r, rows,      \
+                                                 &next_max);                  \
                 double c = y < 0 ? 0.0                                        \
                                  : class_weight[y] *                          \
                                        sample_weight[i * weight_step] *       \
                                        grad_scale;                            \
                 fx_long_row_##SUFFIX(z + i * n, n, y, c,                      \
                                      want_grad ? grad + i * n : NULL,         \
-                                     want_grad, &gap[r], &sum[r]);            \
+                                     want_grad, m, &gap[r], &sum[r]);         \
             }                                                                 \
             fx_long_chunk_losses(gap, sum, rows, labels + r0, class_weight,   \
                                  sample_weight + r0 * weight_step,            \

@@ -32,9 +32,10 @@ typedef enum { FX_LOGSUMEXP, FX_SOFTMAX, FX_LOG_SOFTMAX } fx_output;
         double *s, double *lse, T *out)                                       \
     {                                                                         \
         double m[FX_LONG_CHUNK], tail[FX_LONG_CHUNK];                         \
+        T next_max = 0;                                                       \
         for (Py_ssize_t r = 0; r < rows; r++) {                               \
             const T *row = z + r * n;                                         \
-            T row_max = fx_long_row_max_##SUFFIX(row, n);                     \
+            T row_max = fx_long_chunk_max_##SUFFIX(z, n, r, rows, &next_max); \
             m[r] = (double)row_max;                                           \
             s[r] = NAN;                                                       \
             if (row_max > -INFINITY && row_max < INFINITY && n <= INT_MAX)    \
