@@ -34,6 +34,7 @@ cdef extern from "fx_math.h" nogil:
     )
     double fx_exp_sum_inplace_f64(double* x, Py_ssize_t n)
     double fx_exp_sum_inplace_f32(double* x, Py_ssize_t n)
+    double fx_weighted_loss(double loss, double weight, double scale)
 
 
 cdef extern from "fx_short_rows.h" nogil:

@@ -56,6 +56,7 @@ from fastxent._kernels._row cimport (
     exp_block,
     fx_short_rows_hard_f32,
     fx_short_rows_hard_f64,
+    fx_weighted_loss,
     pairwise_sum,
     row_has_nan,
     rows_per_block,
@@ -205,13 +206,6 @@ cdef inline double soft_row(
                 (total - a_k) * e_k * inv - a_k * ((1.0 - e_k) + s) * inv
             ) * grad_scale)
     return loss
-
-
-cdef inline double weighted(double loss, double weight) noexcept nogil:
-    """weight * loss, where a zero weight silences an infinite loss (not NaN)."""
-    if weight == 0.0 and not isnan(loss):
-        return 0.0
-    return weight * loss
 
 
 cdef inline void hard_rows_short(
@@ -428,7 +422,7 @@ def xent_hard(
                     row.tail[j], n_classes, y, &class_weight[0], class_weight_sum,
                     smoothing, grad_row, weight * grad_scale,
                 )
-                losses[r] = weighted(loss, weight) * loss_scale
+                losses[r] = fx_weighted_loss(loss, weight, loss_scale)
         block_sums[bl] = pairwise_sum(losses, rows)
     return block_sums_array
 
@@ -482,4 +476,4 @@ def xent_soft(
                 &target[i, 0], n_classes, &class_weight[0], smoothing, grad_row,
                 sample_weight[i] * grad_scale,
             )
-            loss_out[i] = weighted(loss, sample_weight[i]) * loss_scale
+            loss_out[i] = fx_weighted_loss(loss, sample_weight[i], loss_scale)

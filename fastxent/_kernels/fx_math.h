@@ -377,7 +377,8 @@ FX_DEFINE_EXP_SUM(f64)
 FX_DEFINE_EXP_SUM(f32)
 
 /* weight * loss * loss_scale, where a zero weight silences an infinite loss
-   (a NaN stays visible). */
+   (a masked target class; a NaN stays visible): the rule of every kernel's
+   weighted row loss. */
 FX_ALWAYS_INLINE double fx_weighted_loss(double loss, double weight, double scale)
 {
     return weight == 0.0 && loss == loss ? 0.0 : weight * loss * scale;

@@ -105,8 +105,7 @@
             double w = sample_weight[weight_step * r];                        \
             double loss = w_y > 0.0                                           \
                 ? w_y * ((m[r] - (double)z[r * n + y]) + tail[r]) : 0.0;      \
-            /* A zero weight silences an infinite loss (masked target). */    \
-            loss_out[r] = (w == 0.0 ? 0.0 : w * loss) * loss_scale;           \
+            loss_out[r] = fx_weighted_loss(loss, w, loss_scale);              \
         }                                                                     \
         if (grad == NULL) {                                                   \
             return; /* the loss alone: no division per row */                 \

@@ -43,7 +43,7 @@
             double softplus = (d > 0.0 ? d : 0.0) +                           \
                               fx_log1p_unit_for_##SUFFIX(e);                  \
             double loss = w_y > 0.0 ? w_y * softplus : 0.0;                   \
-            loss = (w == 0.0 ? 0.0 : w * loss) * loss_scale;                  \
+            loss = fx_weighted_loss(loss, w, loss_scale);                     \
             /* Rows handed back: a NaN or two equal infinities (both -inf)   \
                make d NaN; a +inf fails its own test. One -inf beside a       \
                finite logit (a masked class) stays. Fewer tests than the      \
