@@ -169,13 +169,11 @@ def _binary_cross_entropy(
     if np.isnan(total):
         where = tuple(int(i) for i in np.argwhere(np.isnan(logits))[0])
         raise ValueError(f"logits holds NaN at index {where}; NaN has no loss")
-    dtype = logits.dtype.type
     if reduction == "none":
         loss = elements
-    elif reduction == "sum":
-        loss = dtype(total)
     else:
-        loss = dtype(total / total_weight)
+        value = total if reduction == "sum" else total / total_weight
+        loss = _core.in_loss_dtype(value, logits.dtype)
     return loss, (grad if want_grad else None)
 
 

@@ -254,15 +254,10 @@ def _raise_for_nan_row(loss_rows, batch_shape):
 
 def _reduced_loss(total, total_weight, loss_rows, logits, batch_shape, reduction):
     """The loss as returned: row losses, their sum or their weighted mean."""
-    dtype = logits.dtype.type
-    # The kernels sum in double; a float32 loss past float32's range is inf,
-    # the correctly rounded value, so the cast has nothing to warn about.
-    with np.errstate(over="ignore"):
-        if reduction == "none":
-            return loss_rows.astype(logits.dtype).reshape(batch_shape)
-        if reduction == "sum":
-            return dtype(total)
-        return dtype(total / total_weight)
+    if reduction == "none":
+        return _core.in_loss_dtype(loss_rows, logits.dtype).reshape(batch_shape)
+    value = total if reduction == "sum" else total / total_weight
+    return _core.in_loss_dtype(value, logits.dtype)
 
 
 def class_layout(shape: tuple, axis) -> tuple[int, int, tuple]:

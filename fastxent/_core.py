@@ -34,6 +34,19 @@ UNIT_WEIGHT.flags.writeable = False
 _BLOCK_ELEMENTS = 4096
 
 
+def in_loss_dtype(value, dtype):
+    """A loss the kernels summed in double, as returned: a numpy scalar (or,
+    for row losses, an array) of the logits' ``dtype``.
+
+    A float32 loss past float32's range is inf, its correctly rounded value,
+    so the cast has nothing to warn about.
+    """
+    with np.errstate(over="ignore"):
+        if isinstance(value, np.ndarray):
+            return value.astype(dtype, copy=False)
+        return np.dtype(dtype).type(value)
+
+
 def hard_cross_entropy(
     logits,
     labels,

@@ -361,12 +361,10 @@ def _linear_cross_entropy(
             "input @ linear_weight.T overflows to inf; scale input or "
             "linear_weight down"
         )
-    dtype = x.dtype.type
-    with np.errstate(over="ignore"):
-        if reduction == "none":
-            loss = loss_rows.astype(x.dtype)
-        else:
-            loss = dtype(total / total_weight)
+    if reduction == "none":
+        loss = _core.in_loss_dtype(loss_rows, x.dtype)
+    else:
+        loss = _core.in_loss_dtype(total / total_weight, x.dtype)
     return loss, (grads if want_grad else None)
 
 

@@ -9,6 +9,7 @@ dask's local threaded scheduler; the cluster tests are in
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -132,6 +133,42 @@ def test_three_dimensional_logits(problem):
             np.testing.assert_array_equal(loss.compute(), expected)
         else:
             assert_reduced_equal(loss, expected)
+
+
+def test_float32_sum_past_its_range_is_inf_without_a_warning():
+    """A float32 sum of losses beyond float32's range is inf, its correctly
+    rounded value, with no overflow warning: in memory and on dask arrays,
+    categorical and binary alike (one rule, ``_core.in_loss_dtype``)."""
+    z = np.array([[3e38, -3e38]] * 4, dtype=np.float32)
+    y = np.ones(4, dtype=np.int64)  # the -3e38 class: a loss of 6e38 per row
+    bz = np.full(4, -3e38, dtype=np.float32)
+    by = np.ones(4, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # Each binary loss is 3e38: only their sum leaves float32's range.
+        results = (
+            [
+                fx.cross_entropy(z, y, reduction=reduction)
+                for reduction in ("sum", "mean")
+            ]
+            + [
+                fx.cross_entropy(chunked(z, 2), chunked(y, 2), reduction=reduction)
+                for reduction in ("sum", "mean")
+            ]
+            + [
+                fx.binary_cross_entropy(bz, by, reduction="sum"),
+                fx.binary_cross_entropy(
+                    chunked(bz, 2), chunked(by, 2), reduction="sum"
+                ),
+            ]
+        )
+        for result in results:
+            value = result.compute() if isinstance(result, da.Array) else result
+            assert np.asarray(value).dtype == np.float32
+            assert value == np.inf
+        rows = fx.cross_entropy(z, y, reduction="none")
+        assert rows.dtype == np.float32
+        assert np.all(rows == np.inf)
 
 
 def test_float32_stays_float32(problem):

@@ -263,9 +263,9 @@ def _finish(total, weight, *, dtype, weighted_by):
     """The reduced loss from the tree sums (0-d arrays): a numpy scalar of
     ``dtype``, ``sum / weight`` for the mean, as in memory."""
     if weight is None:
-        return dtype.type(float(total))
+        return _core.in_loss_dtype(float(total), dtype)
     check_total_weight(float(weight), weighted_by)
-    return dtype.type(float(total) / float(weight))
+    return _core.in_loss_dtype(float(total) / float(weight), dtype)
 
 
 def _scale_grad(grad, weight, *, weighted_by):
