@@ -357,23 +357,34 @@ FX_ALWAYS_INLINE int fx_long_row_scale_ok_f64(double c)
 FX_DEFINE_LONG_CHUNK_MAX(float, f32)
 FX_DEFINE_LONG_CHUNK_MAX(double, f64)
 
+/* Pass 2 of a row of maximum m: s, or NaN for a row these passes do not
+   finish: all -inf, a +inf, only NaN or a NaN entry, or more entries than
+   a float row counts in an int. e_k go to `e` when want_e. */
+#define FX_DEFINE_LONG_ROW_S(T, SUFFIX)                                       \
+    FX_ALWAYS_INLINE double fx_long_row_s_##SUFFIX(                           \
+        const T *row, Py_ssize_t n, T m, T *e, const int want_e)              \
+    {                                                                         \
+        if (n > INT_MAX || !(m > -INFINITY && m < INFINITY))                  \
+            return NAN;                                                       \
+        return fx_long_row_sum_##SUFFIX(row, n, m, e, want_e);                \
+    }
+
+FX_DEFINE_LONG_ROW_S(float, f32)
+FX_DEFINE_LONG_ROW_S(double, f64)
+
 /* Passes 2 and 3 of a row of maximum m; its gap and s, or NaN where it is
-   handed back. */
+   handed back (also an ignored row, label < 0, and a scale c too large). */
 #define FX_DEFINE_LONG_ROW(T, SUFFIX)                                         \
     FX_ALWAYS_INLINE void fx_long_row_##SUFFIX(                               \
         const T *row, Py_ssize_t n, Py_ssize_t y, double c, T *grad_row,      \
         const int want_grad, T m, double *gap, double *sum)                   \
     {                                                                         \
         *gap = *sum = NAN;                                                    \
-        if (y < 0 || n > INT_MAX) /* ignored; float rows count in int */      \
+        if (y < 0 || (want_grad && !fx_long_row_scale_ok_##SUFFIX(c)))        \
             return;                                                           \
-        if (!(m > -INFINITY && m < INFINITY))                                 \
-            return; /* all -inf, a +inf, or only NaN */                       \
-        if (want_grad && !fx_long_row_scale_ok_##SUFFIX(c))                   \
-            return;                                                           \
-        double s = fx_long_row_sum_##SUFFIX(row, n, m, grad_row, want_grad);  \
+        double s = fx_long_row_s_##SUFFIX(row, n, m, grad_row, want_grad);    \
         if (s != s)                                                           \
-            return; /* a NaN entry */                                         \
+            return;                                                           \
         *gap = (double)m - (double)row[y];                                    \
         *sum = s;                                                             \
         if (want_grad)                                                        \

@@ -37,11 +37,9 @@ typedef enum { FX_LOGSUMEXP, FX_SOFTMAX, FX_LOG_SOFTMAX } fx_output;
             const T *row = z + r * n;                                         \
             T row_max = fx_long_chunk_max_##SUFFIX(z, n, r, rows, &next_max); \
             m[r] = (double)row_max;                                           \
-            s[r] = NAN;                                                       \
-            if (row_max > -INFINITY && row_max < INFINITY && n <= INT_MAX)    \
-                s[r] = fx_long_row_sum_##SUFFIX(                              \
-                    row, n, row_max, what == FX_SOFTMAX ? out + r * n : NULL, \
-                    what == FX_SOFTMAX);                                      \
+            s[r] = fx_long_row_s_##SUFFIX(                                    \
+                row, n, row_max, what == FX_SOFTMAX ? out + r * n : NULL,     \
+                what == FX_SOFTMAX);                                          \
         }                                                                     \
         _Pragma("omp simd")                                                   \
         for (Py_ssize_t r = 0; r < rows; r++)                                 \
